@@ -1,0 +1,1 @@
+"""Training loop, metrics, latency probe, harness and leaderboard."""

@@ -1,0 +1,191 @@
+"""Data contracts: Field, Schema, Split, Dataset.
+
+A data set is F categorical fields. Field ``f`` owns the global feature indices
+``offsets[f] .. offsets[f] + vocab_size - 1``; a row is the vector of its F global
+indices, exactly as in the reference study (10 fields, 72 features -> indices 0..71).
+Encoders of real data reserve local index 0 of a field as its out-of-vocabulary slot
+(``Field.oov=True``) and count it inside ``vocab_size``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class Field:
+    """One categorical field with ``vocab_size`` local values ``0 .. vocab_size - 1``.
+
+    ``oov=True`` means local index 0 is the out-of-vocabulary bucket: values never seen
+    in training (or too rare) map there.
+    """
+
+    name: str
+    vocab_size: int
+    oov: bool = False
+
+    def __post_init__(self):
+        if not isinstance(self.vocab_size, int) or self.vocab_size < 1:
+            raise ValueError(
+                f"Field {self.name!r}: vocab_size must be a positive integer, got {self.vocab_size!r}"
+            )
+        if self.oov and self.vocab_size < 2:
+            raise ValueError(
+                f"Field {self.name!r}: a field with an OOV slot needs vocab_size >= 2, got {self.vocab_size}"
+            )
+
+
+class Schema:
+    """Ordered fields; global index = ``offsets[field] + local index``."""
+
+    def __init__(self, fields):
+        self.fields = tuple(fields)
+        if not self.fields:
+            raise ValueError("Schema needs at least one field, got none")
+        names = [f.name for f in self.fields]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"Schema field names must be unique, duplicated: {duplicated}")
+        sizes = [f.vocab_size for f in self.fields]
+        self.offsets = tuple(sum(sizes[:i]) for i in range(len(sizes)))
+
+    @property
+    def num_fields(self) -> int:
+        return len(self.fields)
+
+    @property
+    def num_features(self) -> int:
+        return self.offsets[-1] + self.fields[-1].vocab_size
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    def index(self, name: str) -> int:
+        """Position of the field called ``name``."""
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise KeyError(f"no field {name!r}; fields are {list(self.names)}") from None
+
+    def global_index(self, name: str, local: int) -> int:
+        """Global feature index of local value ``local`` of field ``name``."""
+        f = self.index(name)
+        size = self.fields[f].vocab_size
+        if not 0 <= local < size:
+            raise IndexError(f"field {name!r}: local index {local} outside 0..{size - 1}")
+        return self.offsets[f] + local
+
+    def oov_index(self, name: str) -> int:
+        """Global index of the out-of-vocabulary slot of field ``name``."""
+        f = self.index(name)
+        if not self.fields[f].oov:
+            raise ValueError(f"field {name!r} has no out-of-vocabulary slot (Field.oov is False)")
+        return self.offsets[f]
+
+    def field_of_feature(self) -> torch.Tensor:
+        """``[num_features]`` tensor: the field position owning each global index."""
+        sizes = torch.tensor([f.vocab_size for f in self.fields])
+        return torch.repeat_interleave(torch.arange(self.num_fields), sizes)
+
+    def to_dict(self) -> dict:
+        return {"fields": [{"name": f.name, "vocab_size": f.vocab_size, "oov": f.oov} for f in self.fields]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Schema:
+        return cls(Field(**f) for f in d["fields"])
+
+    def __eq__(self, other):
+        return isinstance(other, Schema) and self.fields == other.fields
+
+    def __hash__(self):
+        return hash(self.fields)
+
+    def __repr__(self):
+        inner = ", ".join(f"{f.name}:{f.vocab_size}" for f in self.fields)
+        return f"Schema({self.num_fields} fields, {self.num_features} features: {inner})"
+
+
+@dataclass
+class Split:
+    """Rows of one split: ``x`` int64 ``[N, F]`` global indices, ``y`` float ``[N]`` of 0/1.
+
+    ``prob`` optionally holds the true click probability of every row (known only for
+    synthetic data): the oracle no model beats in expectation.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    prob: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def positive_rate(self) -> float:
+        return float(self.y.mean())
+
+
+@dataclass
+class Dataset:
+    """A named, encoded data set: schema, train/val/test splits and an audit ``info`` dict."""
+
+    name: str
+    schema: Schema
+    train: Split
+    val: Split
+    test: Split
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        for split_name in ("train", "val", "test"):
+            validate_split(getattr(self, split_name), self.schema, split_name, self.name)
+
+    def splits(self) -> dict[str, Split]:
+        return {"train": self.train, "val": self.val, "test": self.test}
+
+    def sizes(self) -> dict[str, int]:
+        return {k: len(v) for k, v in self.splits().items()}
+
+
+def validate_split(split: Split, schema: Schema, split_name: str, dataset: str = "") -> None:
+    """Check shapes, dtypes, index ranges and labels; errors name split, field and a bad row."""
+    where = f"{dataset + ': ' if dataset else ''}split {split_name!r}"
+    x, y = split.x, split.y
+    if not isinstance(x, torch.Tensor) or x.dim() != 2:
+        raise ValueError(f"{where}: x must be a 2-D tensor [rows, fields], got {_describe(x)}")
+    if x.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"{where}: x must hold integer indices (int64), got dtype {x.dtype}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{where}: the split is empty (0 rows); every split needs at least one row")
+    if x.shape[1] != schema.num_fields:
+        raise ValueError(
+            f"{where}: x has {x.shape[1]} columns but the schema has {schema.num_fields} fields {list(schema.names)}"
+        )
+    if not isinstance(y, torch.Tensor) or y.dim() != 1 or y.shape[0] != x.shape[0]:
+        raise ValueError(f"{where}: y must be a 1-D tensor with {x.shape[0]} labels, got {_describe(y)}")
+    bad = ~((y == 0) | (y == 1))
+    if bad.any():
+        row = int(bad.nonzero()[0])
+        raise ValueError(f"{where}: labels must be 0 or 1, row {row} has label {y[row].item()!r}")
+    lo = torch.tensor(schema.offsets)
+    hi = lo + torch.tensor([f.vocab_size for f in schema.fields])
+    outside = (x < lo) | (x >= hi)
+    if outside.any():
+        row, col = (int(v) for v in outside.nonzero()[0])
+        f = schema.fields[col]
+        raise ValueError(
+            f"{where}: field {f.name!r} (column {col}) row {row} has global index {int(x[row, col])}, "
+            f"expected {int(lo[col])}..{int(hi[col]) - 1} (offset {int(lo[col])} + local 0..{f.vocab_size - 1})"
+        )
+    if split.prob is not None and (split.prob.shape != y.shape):
+        raise ValueError(f"{where}: prob must match y's shape {tuple(y.shape)}, got {tuple(split.prob.shape)}")
+
+
+def _describe(t) -> str:
+    if isinstance(t, torch.Tensor):
+        return f"tensor of shape {tuple(t.shape)}"
+    return type(t).__name__

@@ -1,0 +1,1 @@
+"""CTR model families built from shared layers, and their registry."""
