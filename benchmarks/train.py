@@ -1,0 +1,144 @@
+"""The one training loop every model goes through."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from data import Dataset, Split, batches, num_batches
+
+from .metrics import evaluate
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass
+class FitResult:
+    """What one ``fit`` produced; metrics of the restored (best-validation) weights."""
+
+    best_val_auc: float
+    best_val_logloss: float
+    test_auc: float
+    test_logloss: float
+    epochs: int
+    steps: int
+    best_step: int
+    best_epoch: float
+    stopped_early: bool
+    train_seconds: float
+    samples_per_second: float
+    history: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@torch.inference_mode()
+def predict(model: torch.nn.Module, split: Split, batch_size: int = 16384) -> torch.Tensor:
+    """Click probabilities ``[N]`` of ``split`` in eval mode, in row order."""
+    was_training = model.training
+    model.eval()
+    logits = torch.cat([model(x) for x, _ in batches(split, batch_size)])
+    model.train(was_training)
+    return torch.sigmoid(logits.float())
+
+
+def fit(
+    model: torch.nn.Module,
+    dataset: Dataset,
+    *,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    batch_size: int = 1024,
+    max_epochs: int = 10,
+    eval_every: int | None = None,
+    patience: int = 10,
+    seed: int = 0,
+    eval_batch_size: int = 16384,
+    progress: bool = False,
+    name: str | None = None,
+) -> FitResult:
+    """Train ``model`` (index batch ``[B, F]`` -> logits ``[B]``) with Adam and BCE.
+
+    Validation AUC is measured every ``eval_every`` steps (``None``: once per epoch);
+    training stops after ``patience`` evaluations without a better validation AUC, or
+    after ``max_epochs``. The best weights are restored and the test split scored with
+    them. The seed fixes shuffling and dropout: the same seed (and the same model
+    initialisation and thread count) gives bit-identical metrics on CPU.
+    """
+    for key, value in {"batch_size": batch_size, "max_epochs": max_epochs, "patience": patience}.items():
+        if value < 1:
+            raise ValueError(f"fit: {key} must be >= 1, got {value}")
+    if eval_every is not None and eval_every < 1:
+        raise ValueError(f"fit: eval_every must be >= 1 step or None (once per epoch), got {eval_every}")
+    name = name or type(model).__name__
+    torch.manual_seed(seed)
+    shuffle = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    steps_per_epoch = num_batches(dataset.train, batch_size)
+    eval_every = eval_every or steps_per_epoch
+
+    best = {"auc": -math.inf, "logloss": math.nan, "step": 0, "state": None}
+    history: list[dict] = []
+    step, stale, stopped_early, step_seconds, samples = 0, 0, False, 0.0, 0
+    loss_sum, loss_count = 0.0, 0
+    start = time.perf_counter()
+    bar = tqdm(total=max_epochs * steps_per_epoch, desc=name, disable=not progress, leave=False, unit="step")
+    model.train()
+    epoch = 0
+    while epoch < max_epochs and not stopped_early:
+        epoch += 1
+        tick = time.perf_counter()
+        for x, y in batches(dataset.train, batch_size, shuffle=True, generator=shuffle):
+            loss = loss_fn(model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            samples += len(y)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise NonFiniteLossError(
+                    f"{name}: training loss is {value} at epoch {epoch}, step {step}; "
+                    "lower the learning rate or check the inputs"
+                )
+            loss_sum, loss_count = loss_sum + value, loss_count + 1
+            if step % eval_every and step % steps_per_epoch:
+                continue
+            step_seconds += time.perf_counter() - tick
+            val = evaluate(dataset.val.y, predict(model, dataset.val, eval_batch_size), "val")
+            history.append({"step": step, "epoch": round(step / steps_per_epoch, 3),
+                            "train_loss": loss_sum / loss_count, "val_auc": val["auc"],
+                            "val_logloss": val["logloss"]})
+            loss_sum, loss_count = 0.0, 0
+            if val["auc"] > best["auc"]:
+                state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                best.update(auc=val["auc"], logloss=val["logloss"], step=step, state=state)
+                stale = 0
+            else:
+                stale += 1
+            bar.update(step - bar.n)
+            bar.set_postfix(epoch=epoch, val_auc=f"{val['auc']:.4f}", best=f"{best['auc']:.4f}")
+            if stale >= patience:
+                stopped_early = True
+                break
+            tick = time.perf_counter()
+    bar.close()
+    model.load_state_dict(best["state"])
+    test = evaluate(dataset.test.y, predict(model, dataset.test, eval_batch_size), "test")
+    return FitResult(
+        best_val_auc=best["auc"], best_val_logloss=best["logloss"],
+        test_auc=test["auc"], test_logloss=test["logloss"],
+        epochs=epoch, steps=step, best_step=best["step"],
+        best_epoch=round(best["step"] / steps_per_epoch, 3), stopped_early=stopped_early,
+        train_seconds=time.perf_counter() - start,
+        samples_per_second=samples / step_seconds if step_seconds else 0.0,
+        history=history,
+    )

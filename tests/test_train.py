@@ -1,0 +1,82 @@
+import pytest
+import torch
+
+import data
+import models
+from benchmarks.metrics import evaluate
+from benchmarks.train import NonFiniteLossError, fit, predict
+
+
+def _lr(schema, seed=0):
+    torch.manual_seed(seed)
+    return models.build("lr", schema)
+
+
+def test_lr_learns_and_restores_best(small):
+    model = _lr(small.schema)
+    result = fit(model, small, lr=0.02, max_epochs=3)
+    assert result.best_val_auc > 0.62
+    assert result.epochs == 3 and result.steps == 3 * data.num_batches(small.train, 1024)
+    assert len(result.history) == 3 and result.samples_per_second > 0
+    best = max(h["val_auc"] for h in result.history)
+    assert result.best_val_auc == best
+    restored = evaluate(small.val.y, predict(model, small.val))["auc"]
+    assert restored == pytest.approx(best, abs=1e-12)
+
+
+def test_two_fits_with_one_seed_are_bit_identical(small):
+    runs = [fit(_lr(small.schema), small, lr=0.02, max_epochs=2, seed=5) for _ in range(2)]
+    assert runs[0].history == runs[1].history
+    assert runs[0].test_auc == runs[1].test_auc
+    other = fit(_lr(small.schema), small, lr=0.02, max_epochs=2, seed=6)
+    assert other.history != runs[0].history
+
+
+def test_early_stopping_counts_evaluations(small):
+    result = fit(_lr(small.schema), small, lr=0.5, max_epochs=50, eval_every=2, patience=2)
+    assert result.stopped_early
+    evals_after_best = sum(h["step"] > result.best_step for h in result.history)
+    assert evals_after_best == 2
+    assert result.steps < 50 * data.num_batches(small.train, 1024)
+
+
+def test_eval_every_steps(small):
+    result = fit(_lr(small.schema), small, max_epochs=1, eval_every=5)
+    steps = [h["step"] for h in result.history]
+    assert steps == list(range(5, result.steps + 1, 5)) + ([result.steps] if result.steps % 5 else [])
+
+
+class _Exploding(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return self.w * 0 + float("nan") * torch.ones(len(x))
+
+
+def test_nan_loss_names_model_epoch_and_step(small):
+    with pytest.raises(NonFiniteLossError, match="boom: training loss is nan at epoch 1, step 1"):
+        fit(_Exploding(), small, name="boom")
+
+
+def test_bad_settings():
+    d = data.load("synthetic", rows=100)
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        fit(_lr(d.schema), d, batch_size=0)
+    with pytest.raises(ValueError, match="eval_every must be >= 1"):
+        fit(_lr(d.schema), d, eval_every=0)
+
+
+def test_auc_undefined_on_one_class():
+    with pytest.raises(ValueError, match="AUC is undefined on split 'val': all 3 labels are \\[1.0\\]"):
+        evaluate(torch.ones(3), torch.tensor([0.1, 0.2, 0.3]), "val")
+
+
+def test_metrics_match_sklearn():
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    y = torch.tensor([0, 1, 1, 0, 1.0])
+    p = torch.tensor([0.2, 0.7, 0.4, 0.5, 0.9])
+    m = evaluate(y, p)
+    assert m["auc"] == roc_auc_score(y, p) and m["logloss"] == pytest.approx(log_loss(y, p))
