@@ -1,0 +1,254 @@
+"""Shared blocks of the CTR families: each forward is its paper's formula in a few tensor lines.
+
+Shapes: B rows, F fields, d embedding size, P = F (F - 1) / 2 field pairs i < j,
+M = F d the flattened embedding width, k experts, r rank.
+Dense layers use Xavier-normal weights and zero biases, as the reference study does.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import checks
+
+
+def xavier_linear(in_dim: int, out_dim: int) -> nn.Linear:
+    """``nn.Linear(in_dim, out_dim)`` with a Xavier-normal weight and a zero bias."""
+    linear = nn.Linear(in_dim, out_dim)
+    nn.init.xavier_normal_(linear.weight)
+    nn.init.zeros_(linear.bias)
+    return linear
+
+
+def field_pairs(num_fields: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Field indices ``(i, j)`` of the P pairs i < j, ordered (0, 1), (0, 2), ..., (F-2, F-1)."""
+    rows, cols = torch.triu_indices(num_fields, num_fields, offset=1)
+    return rows, cols
+
+
+def _stacked_xavier(num: int, rows: int, cols: int) -> torch.Tensor:
+    """``num`` matrices [rows, cols], each Xavier-normal: std = sqrt(2 / (rows + cols))."""
+    return torch.randn(num, rows, cols) * (2.0 / (rows + cols)) ** 0.5
+
+
+class FeatureEmbedding(nn.Module):
+    """``e_f = V[x_f]``: one table ``V`` of shape [num_features, dim] for all fields, Xavier-normal init."""
+
+    def __init__(self, num_features: int, dim: int):
+        super().__init__()
+        self.table = nn.Embedding(checks.positive_int("num_features", num_features), checks.positive_int("dim", dim))
+        nn.init.xavier_normal_(self.table.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, F] -> [B, F, d]
+        return self.table(x)
+
+
+class FirstOrder(nn.Module):
+    """``w_0 + sum_f w[x_f]``: one weight per feature and a global bias.
+
+    Both start at zero, so a model starts from its interaction terms alone (and logistic
+    regression from the constant logit 0, the usual starting point of a convex fit).
+    """
+
+    def __init__(self, num_features: int):
+        super().__init__()
+        self.weight = nn.Embedding(checks.positive_int("num_features", num_features), 1)
+        nn.init.zeros_(self.weight.weight)
+        self.bias = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, F] -> [B]
+        return self.weight(x).sum((1, 2)) + self.bias
+
+
+class MLP(nn.Sequential):
+    """DNN tower: for each width, ``h <- Dropout(ReLU(BatchNorm(W h + b)))``.
+
+    ``out_dim`` is the last width (``in_dim`` when ``hidden_units`` is empty). BatchNorm is
+    left out with ``batch_norm=False``, Dropout when ``dropout`` is 0.
+    """
+
+    def __init__(self, in_dim: int, hidden_units, dropout: float = 0.0, batch_norm: bool = True):
+        hidden_units = checks.widths("hidden_units", hidden_units)
+        dropout = checks.probability("dropout", dropout)
+        batch_norm = checks.boolean("batch_norm", batch_norm)
+        blocks: list[nn.Module] = []
+        for width in hidden_units:
+            blocks.append(xavier_linear(in_dim, width))
+            if batch_norm:
+                blocks.append(nn.BatchNorm1d(width))
+            blocks.append(nn.ReLU())
+            if dropout:
+                blocks.append(nn.Dropout(dropout))
+            in_dim = width
+        super().__init__(*blocks)
+        self.out_dim = in_dim
+
+
+class BiInteraction(nn.Module):
+    """NFM's bi-interaction pooling ``sum_{i<j} e_i * e_j = 0.5 ((sum_f e_f)^2 - sum_f e_f^2)``, elementwise."""
+
+    def forward(self, e: torch.Tensor) -> torch.Tensor:  # [B, F, d] -> [B, d]
+        return 0.5 * (e.sum(1).square() - e.square().sum(1))
+
+
+class FMInteraction(BiInteraction):
+    """FM's pairwise term ``sum_{i<j} <e_i, e_j> = 0.5 sum_d ((sum_f e_f)^2 - sum_f e_f^2)``, in O(F d)."""
+
+    def forward(self, e: torch.Tensor) -> torch.Tensor:  # [B, F, d] -> [B]
+        return super().forward(e).sum(1)
+
+
+class FieldAwareInteraction(nn.Module):
+    """FFM's pairwise term ``sum_{i<j} <v[x_i, j], v[x_j, i]>``.
+
+    Every feature holds one d-vector per field, all in one table [num_features, F d]; row
+    ``x_i`` viewed as [F, d] gives ``v[x_i, j]`` in slot j. The P pairs are gathered at once.
+    """
+
+    def __init__(self, num_features: int, num_fields: int, dim: int):
+        super().__init__()
+        self.num_fields = checks.positive_int("num_fields", num_fields)
+        self.dim = checks.positive_int("dim", dim)
+        self.embedding = FeatureEmbedding(num_features, num_fields * dim)
+        rows, cols = field_pairs(num_fields)
+        # In the [B, F * F, d] view, slot i * F + j holds v[x_i, j].
+        self.register_buffer("left", rows * num_fields + cols, persistent=False)
+        self.register_buffer("right", cols * num_fields + rows, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, F] -> [B]
+        v = self.embedding(x).view(x.shape[0], self.num_fields * self.num_fields, self.dim)  # [B, F F, d]
+        return (v.index_select(1, self.left) * v.index_select(1, self.right)).sum((1, 2))  # [B, P, d] -> [B]
+
+
+class InnerProduct(nn.Module):
+    """PNN's inner products ``p_ij = <e_i, e_j>`` for the P field pairs i < j: the upper triangle of ``E E^T``.
+
+    The F x F Gram matrix by one batched matmul is faster than gathering the P pairs.
+    """
+
+    def __init__(self, num_fields: int):
+        super().__init__()
+        num_fields = checks.positive_int("num_fields", num_fields)
+        rows, cols = field_pairs(num_fields)
+        self.register_buffer("upper", rows * num_fields + cols, persistent=False)  # slots of the flat F x F
+
+    def forward(self, e: torch.Tensor) -> torch.Tensor:  # [B, F, d] -> [B, P]
+        return torch.bmm(e, e.transpose(1, 2)).flatten(1).index_select(1, self.upper)  # [B, F, F] -> [B, P]
+
+
+class OuterProduct(nn.Module):
+    """PNN's outer-product scores ``p_ij = sum(e_i e_j^T * K_ij) = e_i^T K_ij e_j``, one d x d kernel per pair.
+
+    Kernels are Xavier-normal, each as a d x d matrix: std = sqrt(2 / (d + d)). One pair-major
+    batched matmul is about 1.7x faster on CPU than ``einsum("bpd,pde,bpe->bp")``, forward and backward.
+    """
+
+    def __init__(self, num_fields: int, dim: int):
+        super().__init__()
+        rows, cols = field_pairs(checks.positive_int("num_fields", num_fields))
+        dim = checks.positive_int("dim", dim)
+        self.register_buffer("rows", rows, persistent=False)
+        self.register_buffer("cols", cols, persistent=False)
+        self.kernel = nn.Parameter(_stacked_xavier(len(rows), dim, dim))  # [P, d, d]
+
+    def forward(self, e: torch.Tensor) -> torch.Tensor:  # [B, F, d] -> [B, P]
+        by_field = e.transpose(0, 1)  # [F, B, d]
+        left = torch.bmm(by_field.index_select(0, self.rows), self.kernel)  # e_i^T K_ij: [P, B, d]
+        return (left * by_field.index_select(0, self.cols)).sum(-1).t()  # [P, B] -> [B, P]
+
+
+class CrossLayer(nn.Module):
+    """DCN-V2 full-rank cross ``x_{l+1} = x_0 * (W x_l + b) + x_l``; W [M, M] is ``.weight``, b [M] is ``.bias``."""
+
+    def __init__(self, in_dim: int):
+        super().__init__()
+        in_dim = checks.positive_int("in_dim", in_dim)
+        self.weight = nn.Parameter(nn.init.xavier_normal_(torch.empty(in_dim, in_dim)))
+        self.bias = nn.Parameter(torch.zeros(in_dim))
+
+    def forward(self, x0: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # [B, M], [B, M] -> [B, M]
+        return x0 * F.linear(x, self.weight, self.bias) + x
+
+
+class MixtureCrossLayer(nn.Module):
+    """DCN-Mix cross ``x_{l+1} = sum_i g_i(x_l) E_i(x_l) + x_l`` over k low-rank experts.
+
+    - ``expert_form="study"``: ``E_i(x) = x_0 * (U_i V_i^T x + b_i)``;
+      ``"paper"``: ``E_i(x) = x_0 * (U_i tanh(C_i tanh(V_i^T x)) + b_i)``, tanh as in the
+      DCN-V2 paper's reference code (bounded, so the r-dimensional code stays in range).
+    - gate ``g = softmax(G x_l + c)`` over the experts, or a ``sigmoid`` per expert.
+
+    U, V are [k, M, r], C [k, r, r], b [k, M]. As x_0 is common to all experts,
+    ``sum_i g_i E_i = x_0 * (sum_i U_i (g_i z_i) + sum_i g_i b_i)`` with z_i the rank-r code:
+    all experts are computed in two batched products.
+    """
+
+    def __init__(
+        self, in_dim: int, rank: int = 16, num_experts: int = 4, gate: str = "softmax", expert_form: str = "study"
+    ):
+        super().__init__()
+        in_dim = checks.positive_int("in_dim", in_dim)
+        rank = checks.positive_int("rank", rank)
+        num_experts = checks.positive_int("num_experts", num_experts)
+        gate = checks.one_of("gate", gate, ("softmax", "sigmoid"))
+        expert_form = checks.one_of("expert_form", expert_form, ("study", "paper"))
+        self.U = nn.Parameter(_stacked_xavier(num_experts, in_dim, rank))  # [k, M, r]
+        self.V = nn.Parameter(_stacked_xavier(num_experts, in_dim, rank))  # [k, M, r]
+        self.C = nn.Parameter(_stacked_xavier(num_experts, rank, rank)) if expert_form == "paper" else None
+        self.bias = nn.Parameter(torch.zeros(num_experts, in_dim))  # [k, M]
+        self.gate = nn.Sequential(
+            xavier_linear(in_dim, num_experts), nn.Softmax(dim=-1) if gate == "softmax" else nn.Sigmoid()
+        )
+
+    def forward(self, x0: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # [B, M], [B, M] -> [B, M]
+        g = self.gate(x)  # [B, k]
+        z = torch.einsum("bm,kmr->bkr", x, self.V)  # [B, k, r]
+        if self.C is not None:
+            z = torch.tanh(torch.einsum("bkr,ksr->bks", torch.tanh(z), self.C))
+        mixed = torch.einsum("bkr,kmr->bm", z * g.unsqueeze(-1), self.U) + g @ self.bias  # [B, M]
+        return x0 * mixed + x
+
+
+class CrossStack(nn.Module):
+    """``x_{l+1} = layer_l(x_0, x_l)`` from ``x_0`` = the input; ``layers`` holds the cross layers in order."""
+
+    def __init__(self, layers: list[nn.Module]):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, x0: torch.Tensor) -> torch.Tensor:  # [B, M] -> [B, M]
+        x = x0
+        for layer in self.layers:
+            x = layer(x0, x)
+        return x
+
+
+class CrossNet(CrossStack):
+    """DCN-V2 cross network: ``num_layers`` full-rank :class:`CrossLayer` s of width ``in_dim``."""
+
+    def __init__(self, in_dim: int, num_layers: int):
+        super().__init__([CrossLayer(in_dim) for _ in range(checks.positive_int("num_layers", num_layers))])
+
+    def cross_weights(self) -> list[nn.Parameter]:
+        """The M x M matrices W_1 .. W_L in layer order (the parameters themselves: SVD them, or copy into them)."""
+        return [layer.weight for layer in self.layers]
+
+
+class MixtureCrossNet(CrossStack):
+    """DCN-Mix cross network: ``num_layers`` :class:`MixtureCrossLayer` s of width ``in_dim``."""
+
+    def __init__(
+        self,
+        in_dim: int,
+        num_layers: int,
+        rank: int = 16,
+        num_experts: int = 4,
+        gate: str = "softmax",
+        expert_form: str = "study",
+    ):
+        num_layers = checks.positive_int("num_layers", num_layers)
+        super().__init__(
+            [MixtureCrossLayer(in_dim, rank, num_experts, gate, expert_form) for _ in range(num_layers)]
+        )

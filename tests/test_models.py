@@ -1,0 +1,168 @@
+"""The registry, every family's contract, the study's parameter counts and a short fit of each model."""
+
+import pytest
+import torch
+
+import data
+import models
+from benchmarks.train import fit
+
+STUDY_SCHEMA = data.Schema([data.Field(f"f{i}", v) for i, v in enumerate([7, 2, 6, 5, 8, 12, 5, 12, 9, 6])])
+
+# Each family's default configuration is this row of the study's table.
+DEFAULT_PRESET = {
+    "lr": "LR",
+    "fm": "FM",
+    "ffm": "FFM",
+    "pnn": "PNN",
+    "deepfm": "DeepFM",
+    "nfm": "NFM",
+    "dcn_v2": "DCN-V2 parallel, 3 layers",
+    "dcn_mix": "DCN-Mix parallel, 1 layer",
+}
+
+# Every registered model at its defaults, plus the variants its hyperparameters switch on.
+CONFIGS = [(name, {}) for name in models.available()] + [
+    ("pnn", {"product": "inner"}),
+    ("pnn", {"product": "outer"}),
+    ("nfm", {"batch_norm": False, "dropout": 0.0}),
+    ("dcn_v2", {"combine": "stacked", "num_layers": 2}),
+    ("dcn_mix", {"combine": "stacked", "num_layers": 2, "gate": "sigmoid", "expert_form": "paper"}),
+]
+CONFIG_IDS = [name + "".join(f"-{k}={v}" for k, v in hparams.items()) for name, hparams in CONFIGS]
+
+
+def random_rows(schema, rows, seed=0):
+    """``[rows, F]`` valid global indices, every field drawn uniformly."""
+    g = torch.Generator().manual_seed(seed)
+    sizes = [f.vocab_size for f in schema.fields]
+    columns = [torch.randint(o, o + v, (rows,), generator=g) for o, v in zip(schema.offsets, sizes, strict=True)]
+    return torch.stack(columns, dim=1)
+
+
+def build(name, hparams, seed=0):
+    torch.manual_seed(seed)
+    return models.build(name, STUDY_SCHEMA, **hparams)
+
+
+def test_available_lists_the_families():
+    assert models.available() == sorted(DEFAULT_PRESET)
+
+
+@pytest.mark.parametrize("label", list(models.STUDY_PRESETS))
+def test_study_parameter_counts(label):
+    preset = models.preset(label)
+    expected = 73 if label == "LR" else preset.study_params
+    assert models.count_parameters(preset.build(STUDY_SCHEMA)) == expected
+
+
+def test_study_table_is_complete():
+    counts = {label: p.study_params for label, p in models.STUDY_PRESETS.items()}
+    assert counts == {
+        "LR": None, "FM": 361, "FFM": 2_953, "PNN": 29_953, "DeepFM": 12_746, "NFM": 10_186,
+        "DCN-V2 parallel, 3 layers": 110_017, "DCN-V2 stacked, 3 layers": 109_857,
+        "DCN-Mix parallel, 1 layer": 54_501, "DCN-Mix stacked, 3 layers": 97_869,
+    }
+    assert len(models.DCN_MIX_TUNING) == 8
+    assert models.preset("DCN-Mix stacked, 2 layers").study_auc == 0.6323
+
+
+@pytest.mark.parametrize("label", list(models.STUDY_PRESETS) + list(models.DCN_MIX_TUNING))
+def test_presets_spell_out_every_hyperparameter(label):
+    preset = models.preset(label)
+    assert set(preset.hparams) == set(models.defaults(preset.model))
+
+
+@pytest.mark.parametrize("name", models.available())
+def test_defaults_are_the_study_configuration(name):
+    assert models.defaults(name) == models.preset(DEFAULT_PRESET[name]).hparams
+
+
+def test_preset_returns_a_copy_and_unknown_labels_list_the_presets():
+    models.preset("FM").hparams["embed_dim"] = 99
+    assert models.preset("FM").hparams == {"embed_dim": 4}
+    with pytest.raises(KeyError, match="unknown preset 'XYZ'; available: .*'DCN-V2 parallel, 3 layers'"):
+        models.preset("XYZ")
+
+
+@pytest.mark.parametrize("name, hparams", CONFIGS, ids=CONFIG_IDS)
+def test_logits_and_gradients_reach_every_parameter(name, hparams):
+    x = random_rows(STUDY_SCHEMA, 64)
+    y = torch.randint(0, 2, (64,), generator=torch.Generator().manual_seed(1)).float()
+    model = build(name, hparams)
+    logits = model(x)
+    assert logits.shape == (64,) and logits.dtype == torch.float32 and torch.isfinite(logits).all()
+    torch.nn.functional.binary_cross_entropy_with_logits(logits, y).backward()
+    no_gradient = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.any()]
+    assert no_gradient == []
+
+
+@pytest.mark.parametrize("name, hparams", CONFIGS, ids=CONFIG_IDS)
+def test_batch_of_one_in_eval_mode_and_seeded_initialisation(name, hparams):
+    x = random_rows(STUDY_SCHEMA, 16)
+    model = build(name, hparams).eval()
+    with torch.no_grad():
+        one = model(x[:1])
+        assert one.shape == (1,)
+        torch.testing.assert_close(one, model(x)[:1])
+        assert torch.equal(model(x), build(name, hparams).eval()(x))
+        if name != "lr":  # logistic regression starts from zeros whatever the seed
+            assert not torch.equal(model(x), build(name, hparams, seed=1).eval()(x))
+
+
+def test_dcn_v2_cross_weights_can_be_read_and_replaced():
+    model = build("dcn_v2", {}).eval()
+    weights = model.cross_net.cross_weights()
+    assert len(weights) == 3 and all(w.shape == (160, 160) for w in weights)
+    assert weights[0] is model.cross_net.layers[0].weight
+    x = random_rows(STUDY_SCHEMA, 8)
+    with torch.no_grad():
+        before = model(x)
+        u, s, vh = torch.linalg.svd(weights[0])
+        weights[0].copy_(u[:, :16] @ torch.diag(s[:16]) @ vh[:16])  # rank-16 truncation
+        assert torch.linalg.matrix_rank(model.cross_net.layers[0].weight) == 16
+        assert not torch.equal(model(x), before)
+
+
+def test_hyperparameters_from_config_files_are_accepted():
+    model = models.build("deepfm", STUDY_SCHEMA, hidden_units=[32], dropout=0)
+    assert model.dnn.out_dim == 32
+
+
+def test_unknown_model_lists_available():
+    with pytest.raises(KeyError, match=r"unknown model 'dcn'; available: \['dcn_mix', 'dcn_v2', .*'pnn'\]"):
+        models.build("dcn", STUDY_SCHEMA)
+
+
+def test_unknown_hyperparameter_names_model_and_accepted():
+    with pytest.raises(TypeError, match=r"model 'dcn_mix' got unknown hyperparameter\(s\) \['experts'\]; "
+                                        r"accepted: \['embed_dim', 'num_layers', 'combine', 'rank', 'num_experts'"):
+        models.build("dcn_mix", STUDY_SCHEMA, experts=4)
+    with pytest.raises(TypeError, match=r"model 'lr' got unknown hyperparameter\(s\) \['embed_dim'\]; accepted: \[\]"):
+        models.build("lr", STUDY_SCHEMA, embed_dim=4)
+
+
+@pytest.mark.parametrize(
+    "name, hparams, message",
+    [
+        ("dcn_v2", {"combine": "diagonal"}, r"combine must be one of \['parallel', 'stacked'\], got 'diagonal'"),
+        ("dcn_mix", {"rank": 0}, r"rank must be a positive integer, got 0"),
+        ("dcn_mix", {"gate": "relu"}, r"gate must be one of \['softmax', 'sigmoid'\], got 'relu'"),
+        ("pnn", {"product": "x"}, r"product must be one of \['inner', 'outer', 'both'\], got 'x'"),
+        ("deepfm", {"dropout": -0.1}, r"dropout must be a number in \[0, 1\), got -0.1"),
+        ("fm", {"embed_dim": 2.5}, r"embed_dim must be a positive integer, got 2.5"),
+        ("nfm", {"batch_norm": "yes"}, r"batch_norm must be True or False, got 'yes'"),
+        ("dcn_v2", {"hidden_units": 64}, r"hidden_units must be a sequence of positive integers"),
+    ],
+)
+def test_invalid_values_say_value_and_expectation(name, hparams, message):
+    with pytest.raises(ValueError, match=f"model '{name}': {message}"):
+        models.build(name, STUDY_SCHEMA, **hparams)
+
+
+@pytest.mark.parametrize("name", models.available())
+def test_learns_with_the_shared_fit(small, name):
+    torch.manual_seed(0)
+    model = models.build(name, small.schema)
+    result = fit(model, small, max_epochs=2, batch_size=512, lr=0.01, seed=0)
+    assert result.best_val_auc > 0.65  # LR reaches about 0.69 here, the oracle about 0.77
