@@ -39,6 +39,15 @@ class FitResult:
         return asdict(self)
 
 
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> float:
+    """One optimisation step on the batch ``(x, y)`` with binary cross-entropy; returns the loss."""
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x), y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
 @torch.inference_mode()
 def predict(model: torch.nn.Module, split: Split, batch_size: int = 16384) -> torch.Tensor:
     """Click probabilities ``[N]`` of ``split`` in eval mode, in row order."""
@@ -81,7 +90,6 @@ def fit(
     torch.manual_seed(seed)
     shuffle = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
     steps_per_epoch = num_batches(dataset.train, batch_size)
     eval_every = eval_every or steps_per_epoch
 
@@ -97,13 +105,9 @@ def fit(
         epoch += 1
         tick = time.perf_counter()
         for x, y in batches(dataset.train, batch_size, shuffle=True, generator=shuffle):
-            loss = loss_fn(model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            value = train_step(model, optimizer, x, y)
             step += 1
             samples += len(y)
-            value = loss.item()
             if not math.isfinite(value):
                 raise NonFiniteLossError(
                     f"{name}: training loss is {value} at epoch {epoch}, step {step}; "

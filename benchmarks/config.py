@@ -1,0 +1,160 @@
+"""Experiments as data: a TOML file lists the data set, seeds, training settings and models.
+
+```toml
+[dataset]
+name = "synthetic"          # any data.load name
+options = {}                # keyword options of that loader
+
+[run]
+seeds = [0, 1, 2]
+
+[train]                     # keyword arguments of benchmarks.train.fit
+lr = 1e-3
+max_epochs = 8
+
+[latency]
+batch_sizes = [1, 4096]
+
+[[model]]                   # either a study preset ...
+preset = "DCN-V2 parallel, 3 layers"
+
+[[model]]                   # ... or a registry name with hyperparameters
+label = "FM, d=8"
+name = "fm"
+hparams = { embed_dim = 8 }
+train = { lr = 3e-3 }       # optional per-model overrides of [train]
+```
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import tomllib
+
+import models
+from data import Field, Schema
+
+from .train import fit
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
+TRAIN_KEYS = [p for p in inspect.signature(fit).parameters if p not in ("model", "dataset", "progress", "name")]
+_PROBE_SCHEMA = Schema([Field(f"f{i}", 3) for i in range(4)])
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be run; the message names the file and the entry."""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    label: str
+    model: str
+    hparams: dict = field(default_factory=dict)
+    train: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    dataset: str
+    dataset_options: dict
+    seeds: tuple[int, ...]
+    train: dict
+    latency_batch_sizes: tuple[int, ...]
+    entries: tuple[ModelEntry, ...]
+    source: str = ""
+
+    def train_settings(self, entry: ModelEntry) -> dict:
+        return self.train | entry.train
+
+    def select(self, wanted: list[str]) -> Experiment:
+        """Keep the entries whose label or registry name is in ``wanted``."""
+        keep = tuple(e for e in self.entries if e.label in wanted or e.model in wanted)
+        matched = {e.label for e in keep} | {e.model for e in keep}
+        missing = [w for w in wanted if w not in matched]
+        if missing:
+            choices = sorted({e.label for e in self.entries} | {e.model for e in self.entries})
+            raise ConfigError(f"{self.source}: no model entry matches {missing}; choose from {choices}")
+        return replace(self, entries=keep)
+
+
+def load_config(path: str | Path = DEFAULT_CONFIG) -> Experiment:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    return parse_config(raw, source=str(path))
+
+
+def parse_config(raw: dict, source: str = "<config>") -> Experiment:
+    _only(raw, {"dataset", "run", "train", "latency", "model"}, source, "top level")
+    dataset = raw.get("dataset", {})
+    _only(dataset, {"name", "options"}, source, "[dataset]")
+    run = raw.get("run", {})
+    _only(run, {"seeds"}, source, "[run]")
+    train = raw.get("train", {})
+    _only(train, set(TRAIN_KEYS), source, "[train]")
+    latency = raw.get("latency", {})
+    _only(latency, {"batch_sizes"}, source, "[latency]")
+    seeds = run.get("seeds", [0, 1, 2])
+    if not seeds or not all(isinstance(s, int) for s in seeds):
+        raise ConfigError(f"{source}: [run] seeds must be a non-empty list of integers, got {seeds!r}")
+    entries = tuple(_entry(i, e, source) for i, e in enumerate(raw.get("model", [])))
+    if not entries:
+        raise ConfigError(f"{source}: no [[model]] entries")
+    labels = [e.label for e in entries]
+    duplicated = sorted({lab for lab in labels if labels.count(lab) > 1})
+    if duplicated:
+        raise ConfigError(f"{source}: model labels must be unique, duplicated: {duplicated}")
+    return Experiment(
+        dataset=dataset.get("name", "synthetic"),
+        dataset_options=dict(dataset.get("options", {})),
+        seeds=tuple(seeds),
+        train=dict(train),
+        latency_batch_sizes=tuple(latency.get("batch_sizes", [1, 4096])),
+        entries=entries,
+        source=source,
+    )
+
+
+def _entry(index: int, raw: dict, source: str) -> ModelEntry:
+    where = f"{source}: [[model]] #{index + 1}"
+    _only(raw, {"preset", "label", "name", "hparams", "train"}, source, f"[[model]] #{index + 1}")
+    if "preset" in raw:
+        if "name" in raw:
+            raise ConfigError(f"{where}: give either 'preset' or 'name', not both")
+        try:
+            preset = models.preset(raw["preset"])
+        except KeyError as e:
+            raise ConfigError(f"{where}: {e.args[0]}") from None
+        name, hparams = preset.model, preset.hparams | raw.get("hparams", {})
+        label = raw.get("label", preset.label)
+    else:
+        if "name" not in raw:
+            raise ConfigError(f"{where}: needs 'name' (a registry name: {models.available()}) or 'preset'")
+        name, hparams = raw["name"], dict(raw.get("hparams", {}))
+        label = raw.get("label", name)
+    where = f"{source}: model entry {label!r}"
+    train = dict(raw.get("train", {}))
+    unknown = sorted(set(train) - set(TRAIN_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown training setting(s) {unknown}; accepted: {TRAIN_KEYS}")
+    try:
+        models.build(name, _PROBE_SCHEMA, **hparams)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(f"{where}: {e.args[0] if e.args else e}") from None
+    return ModelEntry(label=label, model=name, hparams=hparams, train=train)
+
+
+def _only(table: dict, allowed: set, source: str, where: str) -> None:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: {where} must be a table, got {table!r}")
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"{source}: {where}: unknown key(s) {unknown}; accepted: {sorted(allowed)}")

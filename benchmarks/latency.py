@@ -1,0 +1,57 @@
+"""One latency probe for everything: forward pass in inference mode at a given batch size."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+
+from data import Schema
+
+
+def random_batch(schema: Schema, batch_size: int, seed: int = 0) -> torch.Tensor:
+    """``[batch_size, F]`` valid global indices, uniform within each field."""
+    g = torch.Generator().manual_seed(seed)
+    sizes = torch.tensor([f.vocab_size for f in schema.fields])
+    local = (torch.rand(batch_size, schema.num_fields, generator=g) * sizes).long()
+    return local + torch.tensor(schema.offsets)
+
+
+def inference_call(model: torch.nn.Module, schema: Schema, batch_size: int) -> Callable[[], torch.Tensor]:
+    """A no-argument call of ``model`` on a fixed random batch, in eval and inference mode.
+
+    Puts ``model`` in eval mode; the harness probe and the pytest-benchmark checks time this.
+    """
+    model.eval()
+    x = random_batch(schema, batch_size)
+
+    def call():
+        with torch.inference_mode():
+            return model(x)
+
+    return call
+
+
+def measure_latency(
+    model: torch.nn.Module, schema: Schema, batch_size: int, *, warmup: int = 3, repeats: int = 15
+) -> dict:
+    """Median and p90 wall time (ms) of ``model(x)`` in eval mode over ``repeats`` calls."""
+    was_training = model.training
+    call = inference_call(model, schema, batch_size)
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - start) * 1e3)
+    model.train(was_training)
+    times = torch.tensor(times)
+    return {
+        "batch_size": batch_size,
+        "median_ms": float(times.median()),
+        "p90_ms": float(torch.quantile(times, 0.9)),
+        "threads": torch.get_num_threads(),
+        "repeats": repeats,
+    }

@@ -1,0 +1,206 @@
+"""The leaderboard: a pure function of the run records (markdown via tabulate, plots via matplotlib)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy import stats  # noqa: E402
+from tabulate import tabulate  # noqa: E402
+
+from .records import key_hash, load_records  # noqa: E402
+
+ALPHA = 0.05
+
+
+def config_hash(record: dict) -> str:
+    """Hash of a record's key without its seed: records sharing it are seeds of one configuration."""
+    return key_hash({k: v for k, v in record["key"].items() if k != "seed"})
+
+
+def group_runs(records: list[dict]) -> dict[str, dict[str, list[dict]]]:
+    """``{variant: {label: records}}``; per label only the newest configuration's seeds are kept."""
+    by_variant: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        by_variant[r["dataset"]["variant"]][r["label"]].append(r)
+    grouped = {}
+    for variant, labels in sorted(by_variant.items()):
+        grouped[variant] = {}
+        for label, runs in labels.items():
+            configs = defaultdict(list)
+            for r in runs:
+                configs[config_hash(r)].append(r)
+            newest = max(configs.values(), key=lambda rs: max(r["environment"]["created"] for r in rs))
+            grouped[variant][label] = sorted(newest, key=lambda r: r["key"]["seed"])
+    return grouped
+
+
+def mean_std(values) -> tuple[float, float]:
+    a = np.asarray(values, dtype=float)
+    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
+
+
+def summarize(runs: list[dict]) -> dict:
+    """Mean and spread over the seeds of one model entry; failed seeds are counted, not averaged."""
+    ok = [r for r in runs if r["status"] == "ok"]
+    failed = [r for r in runs if r["status"] != "ok"]
+    row = {"label": runs[0]["label"], "seeds": len(runs), "ok": len(ok), "failed": len(failed),
+           "errors": sorted({r["error"] for r in failed})}
+    if not ok:
+        return row
+    metric = {m: [r["metrics"][m] for r in ok] for m in ok[0]["metrics"]}
+    row.update({
+        "test_aucs": metric["test_auc"],
+        "val_auc": mean_std(metric["val_auc"]),
+        "test_auc": mean_std(metric["test_auc"]),
+        "test_logloss": mean_std(metric["test_logloss"]),
+        "params": ok[0]["params"],
+        "latency": {b: float(np.median([r["latency"][b]["median_ms"] for r in ok])) for b in ok[0]["latency"]},
+        "samples_per_second": float(np.median([r["train_samples_per_second"] for r in ok])),
+        "best_epoch": float(np.mean([r["best_epoch"] for r in ok])),
+    })
+    return row
+
+
+def mark_ties(rows: list[dict], alpha: float = ALPHA) -> None:
+    """Set ``row["tie"]``: True when its test AUC is not significantly below the best row's.
+
+    One-sided Welch t-test over seeds; None where fewer than two seeds make a test impossible.
+    """
+    scored = [r for r in rows if "test_auc" in r]
+    if not scored:
+        return
+    best = max(scored, key=lambda r: r["test_auc"][0])
+    for r in scored:
+        if r is best:
+            r["tie"] = True
+        elif len(r["test_aucs"]) < 2 or len(best["test_aucs"]) < 2:
+            r["tie"] = None
+        else:
+            p = stats.ttest_ind(r["test_aucs"], best["test_aucs"], equal_var=False, alternative="less").pvalue
+            r["tie"] = bool(np.isnan(p) or p >= alpha)
+
+
+def _pm(ms: tuple[float, float], digits: int = 4) -> str:
+    return f"{ms[0]:.{digits}f} ± {ms[1]:.{digits}f}"
+
+
+def table(rows: list[dict], oracle: dict | None, batch_sizes: list[str]) -> str:
+    headers = ["model", "val AUC", "test AUC", "test logloss"]
+    if oracle:
+        headers.append("gap to oracle")
+    headers += ["params"] + [f"ms @ batch {b}" for b in batch_sizes]
+    headers += ["train samples/s", "epochs to best", "≈ best"]
+    body = []
+    for r in sorted(rows, key=lambda r: -r["test_auc"][0] if "test_auc" in r else np.inf):
+        if "test_auc" not in r:
+            body.append([f"{r['label']} (FAILED {r['failed']}/{r['seeds']})", "; ".join(r["errors"])[:120]]
+                        + [""] * (len(headers) - 2))
+            continue
+        label = r["label"] + (f" ({r['failed']}/{r['seeds']} seeds failed)" if r["failed"] else "")
+        cells = [label, _pm(r["val_auc"]), _pm(r["test_auc"]), _pm(r["test_logloss"])]
+        if oracle:
+            cells.append(f"{r['test_auc'][0] - oracle['test']['auc']:+.4f}")
+        cells += [f"{r['params']:,}"] + [f"{r['latency'][b]:.3f}" if b in r["latency"] else "" for b in batch_sizes]
+        cells += [f"{r['samples_per_second']:,.0f}", f"{r['best_epoch']:.1f}",
+                  {True: "≈", False: "", None: "n/a"}[r.get("tie")]]
+        body.append(cells)
+    if oracle:
+        row = ["oracle (true probabilities)", f"{oracle['val']['auc']:.4f}", f"{oracle['test']['auc']:.4f}",
+               f"{oracle['test']['logloss']:.4f}", "0"]
+        body.append(row + [""] * (len(headers) - len(row)))
+    return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def header(variant: str, runs: list[dict], alpha: float) -> list[str]:
+    ds = runs[0]["dataset"]
+    info = ds["info"]
+    env = runs[0]["environment"]
+    seeds = sorted({r["key"]["seed"] for r in runs})
+    commits = sorted({r["environment"]["git_commit"] for r in runs})
+    threads = sorted({r["key"]["threads"] for r in runs})
+    created = max(r["environment"]["created"] for r in runs)
+    rows = info.get("rows", {})
+    rate = info.get("positive_rate", {})
+    lines = [
+        f"## {variant}",
+        "",
+        f"- **Data**: `{ds['name']}`" + (f" with options `{json.dumps(ds['options'])}`" if ds["options"] else "")
+        + f"; rows train / val / test = {' / '.join(f'{rows.get(s, 0):,}' for s in ('train', 'val', 'test'))}; "
+        + f"positive rate {' / '.join(f'{rate.get(s, 0):.3f}' for s in ('train', 'val', 'test'))}; "
+        + f"split: {info.get('split_rule', 'n/a')}; source: {info.get('source', 'n/a')}.",
+    ]
+    if info.get("oov_rate", {}).get("test"):
+        oov = sorted(info["oov_rate"]["test"].items(), key=lambda kv: -kv[1])[:4]
+        lines.append("- **Out-of-vocabulary rate on test** (highest fields): "
+                     + ", ".join(f"{f} {v:.1%}" for f, v in oov) + ".")
+    levers = sorted({json.dumps(r["key"].get("levers", {}), sort_keys=True) for r in runs})
+    lines += [
+        f"- **Seeds**: {', '.join(map(str, seeds))}; **CPU**: {env['cpu']}, {'/'.join(map(str, threads))} "
+        f"thread(s); **torch** {env['torch']}; **commit** {', '.join(commits)}; **generated** {created[:10]}; "
+        f"**speed levers**: {', '.join(levers)}.",
+        f"- AUC and logloss are mean ± standard deviation over seeds, on the restored best-validation weights. "
+        f"≈ marks rows whose test AUC is not significantly below the best row's (one-sided Welch t-test "
+        f"over seeds, α = {alpha}); n/a where a row has a single seed. Latency: median forward time in "
+        f"inference mode; train samples/s: training steps of `fit`, evaluation excluded.",
+        "",
+    ]
+    return lines
+
+
+def plot(rows: list[dict], out_dir: Path, variant: str, batch: str) -> list[str]:
+    """Test AUC vs parameters and vs latency at ``batch`` (log x, seed error bars); returns file names."""
+    ok = [r for r in rows if "test_auc" in r]
+    names = []
+    for kind, xlabel, xs in [
+        ("params", "trainable parameters", [r["params"] for r in ok]),
+        ("latency", f"forward latency at batch {batch} (ms)", [r["latency"].get(batch, np.nan) for r in ok]),
+    ]:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for r, x in zip(ok, xs, strict=True):
+            ax.errorbar(x, r["test_auc"][0], yerr=r["test_auc"][1], fmt="o", capsize=3)
+            ax.annotate(r["label"], (x, r["test_auc"][0]), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel + " (log scale)")
+        ax.set_ylabel("test AUC (mean ± std over seeds)")
+        ax.set_title(f"{variant}: test AUC vs {kind}")
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        name = f"{variant}_auc_vs_{kind}.png"
+        fig.savefig(Path(out_dir) / name, dpi=110)
+        plt.close(fig)
+        names.append(name)
+    return names
+
+
+def render(records: list[dict], out_dir: Path, alpha: float = ALPHA) -> str:
+    """Markdown of every data set variant in ``records``; writes the plots next to it."""
+    lines = ["# Leaderboard", "",
+             "Generated by `python -m benchmarks.run` from the run records in `records/`; "
+             "regenerate with `python -m benchmarks.run --leaderboard`.", ""]
+    for variant, labels in group_runs(records).items():
+        runs = [r for rs in labels.values() for r in rs]
+        rows = [summarize(rs) for rs in labels.values()]
+        mark_ties(rows, alpha)
+        oracle = next((r["dataset"]["oracle"] for r in runs if r["dataset"].get("oracle")), None)
+        batch_sizes = sorted({b for r in runs if r["status"] == "ok" for b in r["latency"]}, key=int)
+        lines += header(variant, runs, alpha)
+        lines += [table(rows, oracle, batch_sizes), ""]
+        if any("test_auc" in r for r in rows) and batch_sizes:
+            names = plot(rows, out_dir, variant, batch_sizes[-1])
+            lines += [" ".join(f"![{n}]({n})" for n in names), ""]
+    return "\n".join(lines)
+
+
+def write_leaderboard(out_dir: Path, alpha: float = ALPHA) -> Path:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "leaderboard.md"
+    path.write_text(render(load_records(out_dir), out_dir, alpha))
+    return path

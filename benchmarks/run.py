@@ -1,0 +1,121 @@
+"""Command line: ``python -m benchmarks.run --all`` regenerates results/leaderboard.md.
+
+Every run is a record under ``--out``/records; finished records are reused, so a second
+invocation takes seconds and an interrupted one resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+import data
+
+from .config import DEFAULT_CONFIG, ConfigError, load_config
+from .leaderboard import write_leaderboard
+from .sweep import run_experiment
+
+QUICK_ROWS = 20_000
+QUICK_EPOCHS = 2
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description="Train and time CTR model families on one data layer and one loop; write a leaderboard.",
+    )
+    p.add_argument("--all", action="store_true",
+                   help="run every model entry of the config (default: benchmarks/configs/default.toml)")
+    p.add_argument("--models", metavar="A,B",
+                   help="run only these entries, by label or registry name (e.g. fm,dcn_mix)")
+    p.add_argument("--dataset", metavar="NAME",
+                   help=f"data set to run on instead of the config's (registered: {', '.join(data.available())})")
+    p.add_argument("--config", metavar="PATH", default=str(DEFAULT_CONFIG),
+                   help="experiment config (TOML; format in benchmarks/config.py)")
+    p.add_argument("--seeds", metavar="N|A,B",
+                   help="number of seeds (0..N-1) or an explicit comma-separated list; default: the config's")
+    p.add_argument("--max-epochs", type=int, metavar="N", help="override the config's maximum epochs")
+    p.add_argument("--quick", action="store_true",
+                   help=f"smoke run: {QUICK_ROWS:,} rows, {QUICK_EPOCHS} epochs, 1 seed, written to <out>/quick")
+    p.add_argument("--leaderboard", action="store_true",
+                   help="only regenerate the leaderboard and plots from existing records (no training)")
+    p.add_argument("--force", action="store_true", help="rerun even where a finished record exists")
+    p.add_argument("--threads", type=int, default=min(torch.get_num_threads(), 2), metavar="N",
+                   help="torch intra-op threads for training and latency (default: %(default)s)")
+    p.add_argument("--out", metavar="DIR", default="results", help="results folder (default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("--progress", action="store_true",
+                   help="show progress bars even when stderr is not a terminal")
+    args = p.parse_args(argv)
+    if not (args.all or args.models or args.leaderboard):
+        p.error("say what to run: --all, --models A,B or --leaderboard")
+    if args.threads < 1:
+        p.error(f"--threads must be >= 1, got {args.threads}")
+    return args
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"--seeds takes a count or a comma-separated list of integers, got {text!r}") from None
+    if len(values) == 1:
+        if values[0] < 1:
+            raise ConfigError(f"--seeds count must be >= 1, got {values[0]}")
+        return tuple(range(values[0]))
+    return tuple(values)
+
+
+def build_experiment(args):
+    experiment = load_config(args.config)
+    if args.models:
+        experiment = experiment.select([m.strip() for m in args.models.split(",") if m.strip()])
+    if args.dataset and args.dataset != experiment.dataset:
+        data.options(args.dataset)
+        experiment = replace(experiment, dataset=args.dataset, dataset_options={})
+    if args.seeds:
+        experiment = replace(experiment, seeds=parse_seeds(args.seeds))
+    train = dict(experiment.train)
+    if args.max_epochs:
+        train["max_epochs"] = args.max_epochs
+    if args.quick:
+        accepted = data.options(experiment.dataset)
+        size_option = next((o for o in ("rows", "max_rows") if o in accepted), None)
+        options = experiment.dataset_options | ({size_option: QUICK_ROWS} if size_option else {})
+        train["max_epochs"] = min(train.get("max_epochs", QUICK_EPOCHS), QUICK_EPOCHS)
+        experiment = replace(experiment, dataset_options=options, seeds=experiment.seeds[:1])
+    return replace(experiment, train=train)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    out = Path(args.out) / "quick" if args.quick else Path(args.out)
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    start = time.perf_counter()
+    failed = 0
+    if not args.leaderboard:
+        try:
+            experiment = build_experiment(args)
+        except (ConfigError, KeyError) as e:
+            print(f"error: {e.args[0]}", file=sys.stderr)
+            return 2
+        say(f"{experiment.dataset}: {len(experiment.entries)} model(s) x {len(experiment.seeds)} seed(s), "
+            f"{args.threads} thread(s) -> {out}/records")
+        summary = run_experiment(experiment, out, threads=args.threads, force=args.force,
+                                 progress=not args.quiet and (args.progress or sys.stderr.isatty()))
+        failed = summary.failed
+        say(f"ran {summary.ran}, reused {summary.reused}, failed {summary.failed}")
+        for line in summary.errors:
+            print(f"FAILED {line}", file=sys.stderr)
+    path = write_leaderboard(out)
+    say(f"wrote {path} in {time.perf_counter() - start:.1f} s")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Run an Experiment: every (model entry, seed) once, each as an atomically written record.
+
+Finished records are reused, so an interrupted sweep resumes where it stopped; a run that
+raises is recorded as failed with its error and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+import data
+import models
+
+from .config import Experiment, ModelEntry
+from .latency import measure_latency
+from .metrics import evaluate
+from .records import dataset_variant, environment, read_record, record_key, record_path, write_record
+from .train import fit
+
+
+@dataclass
+class SweepSummary:
+    ran: int = 0
+    reused: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def dataset_summary(dataset: data.Dataset, name: str, options: dict) -> dict:
+    """What a record keeps about its data set: name, options, audit info and the oracle metrics."""
+    oracle = None
+    if dataset.val.prob is not None and dataset.test.prob is not None:
+        oracle = {s: evaluate(getattr(dataset, s).y, getattr(dataset, s).prob, s) for s in ("val", "test")}
+    return {"name": name, "variant": dataset_variant(name, options), "options": options,
+            "info": dataset.info, "oracle": oracle}
+
+
+def run_one(entry: ModelEntry, seed: int, dataset: data.Dataset, summary: dict, experiment: Experiment,
+            key: dict, progress: bool) -> dict:
+    record = {"label": entry.label, "key": key, "dataset": summary, "environment": environment(key["threads"])}
+    try:
+        torch.manual_seed(seed)
+        model = models.build(entry.model, dataset.schema, **entry.hparams)
+        result = fit(model, dataset, seed=seed, progress=progress, name=f"{entry.label} seed {seed}",
+                     **experiment.train_settings(entry))
+        latency = {str(b): measure_latency(model, dataset.schema, b) for b in experiment.latency_batch_sizes}
+    except Exception as e:  # recorded, reported on the leaderboard; the sweep goes on
+        return record | {"status": "failed", "error": f"{type(e).__name__}: {e}",
+                         "traceback": traceback.format_exc(limit=-4)}
+    return record | {
+        "status": "ok",
+        "metrics": {"val_auc": result.best_val_auc, "val_logloss": result.best_val_logloss,
+                    "test_auc": result.test_auc, "test_logloss": result.test_logloss},
+        "params": models.count_parameters(model),
+        "latency": latency,
+        "train_samples_per_second": result.samples_per_second,
+        "train_seconds": result.train_seconds,
+        "epochs": result.epochs,
+        "steps": result.steps,
+        "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped_early,
+        "history": result.history,
+    }
+
+
+def run_experiment(experiment: Experiment, out_dir: Path, *, threads: int, force: bool = False,
+                   progress: bool = False, levers: dict | None = None) -> SweepSummary:
+    """Make sure a record exists for every (entry, seed) of ``experiment`` under ``out_dir``."""
+    torch.set_num_threads(threads)
+    todo = []
+    summary = SweepSummary()
+    for entry in experiment.entries:
+        for seed in experiment.seeds:
+            key = record_key(dataset=experiment.dataset, dataset_options=experiment.dataset_options,
+                             model=entry.model, hparams=entry.hparams, train=experiment.train_settings(entry),
+                             seed=seed, threads=threads, levers=levers)
+            path = record_path(out_dir, entry.label, key)
+            existing = read_record(path)
+            if existing is not None and existing["status"] == "ok" and not force:
+                summary.reused += 1
+            else:
+                todo.append((entry, seed, key, path))
+    if not todo:
+        return summary
+    dataset = data.load(experiment.dataset, **experiment.dataset_options)
+    ds_summary = dataset_summary(dataset, experiment.dataset, experiment.dataset_options)
+    bar = tqdm(todo, desc=f"{experiment.dataset} runs", disable=not progress, unit="run")
+    for entry, seed, key, path in bar:
+        bar.set_postfix_str(f"{entry.label}, seed {seed}")
+        record = run_one(entry, seed, dataset, ds_summary, experiment, key, progress)
+        write_record(path, record)
+        summary.ran += 1
+        if record["status"] != "ok":
+            summary.failed += 1
+            summary.errors.append(f"{entry.label}, seed {seed}: {record['error']}")
+        else:
+            bar.set_postfix_str(f"{entry.label}, seed {seed}, test AUC {record['metrics']['test_auc']:.4f}")
+    bar.close()
+    return summary

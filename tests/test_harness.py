@@ -1,0 +1,195 @@
+import json
+
+import pytest
+
+import benchmarks.sweep as sweep
+from benchmarks.config import ConfigError, load_config, parse_config
+from benchmarks.leaderboard import group_runs, render, summarize
+from benchmarks.records import load_records, read_record, record_key, record_path, write_record
+from benchmarks.run import main
+from benchmarks.sweep import run_experiment
+
+TINY = {
+    "dataset": {"name": "synthetic", "options": {"rows": 2000}},
+    "run": {"seeds": [0, 1]},
+    "train": {"max_epochs": 1, "batch_size": 256},
+    "latency": {"batch_sizes": [1, 8]},
+    "model": [{"name": "lr"}, {"label": "FM small", "name": "fm", "hparams": {"embed_dim": 2}}],
+}
+
+
+def test_default_config_has_every_family_and_the_study_variants():
+    exp = load_config()
+    assert {e.model for e in exp.entries} >= {"lr", "fm", "ffm", "pnn", "deepfm", "nfm", "dcn_v2", "dcn_mix"}
+    labels = [e.label for e in exp.entries]
+    for label in ["DCN-V2 parallel, 3 layers", "DCN-V2 stacked, 3 layers", "DCN-Mix parallel, 1 layer",
+                  "DCN-Mix stacked, 3 layers"]:
+        assert label in labels
+    assert len(exp.seeds) >= 3 and exp.dataset == "synthetic"
+
+
+@pytest.mark.parametrize("model, message", [
+    ({"name": "xgboost"}, r"model entry 'xgboost': .*unknown model 'xgboost'.*fm"),
+    ({"label": "bad FM", "name": "fm", "hparams": {"embed_size": 4}}, r"model entry 'bad FM': .*embed_size"),
+    ({"label": "bad DCN", "name": "dcn_v2", "hparams": {"combine": "diagonal"}},
+     r"model entry 'bad DCN': .*diagonal"),
+    ({"preset": "DCN-V3"}, r"\[\[model\]\] #1: .*DCN-V3"),
+    ({"label": "x"}, r"\[\[model\]\] #1: needs 'name'"),
+    ({"name": "fm", "train": {"learning_rate": 1}},
+     r"model entry .fm.: unknown training setting\(s\) \[.learning_rate.\]"),
+    ({"name": "fm", "colour": "red"}, r"\[\[model\]\] #1: unknown key\(s\) \['colour'\]"),
+])
+def test_config_errors_name_the_entry(model, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config({"model": [model]}, source="t.toml")
+
+
+def test_config_errors_at_top_level(tmp_path):
+    with pytest.raises(ConfigError, match=r"\[train\]: unknown key\(s\) \['epochs'\]"):
+        parse_config({"train": {"epochs": 3}, "model": [{"name": "fm"}]})
+    with pytest.raises(ConfigError, match=r"duplicated: \['fm'\]"):
+        parse_config({"model": [{"name": "fm"}, {"name": "fm"}]})
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train\n")
+    with pytest.raises(ConfigError, match="bad.toml: not valid TOML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match=r"no model entry matches \['nope'\]"):
+        parse_config(TINY).select(["nope"])
+
+
+def test_record_hash_is_stable_and_sensitive(tmp_path):
+    base = dict(dataset="synthetic", dataset_options={}, model="fm", hparams={"embed_dim": 4},
+                train={"lr": 0.001}, seed=0, threads=2)
+    same = record_path(tmp_path, "FM", record_key(**base))
+    assert same == record_path(tmp_path, "FM", record_key(**dict(base, hparams={"embed_dim": 4})))
+    for change in [{"seed": 1}, {"hparams": {"embed_dim": 8}}, {"train": {"lr": 0.01}}, {"threads": 1},
+                   {"dataset_options": {"rows": 10}}, {"model": "ffm"}]:
+        assert record_path(tmp_path, "FM", record_key(**(base | change))) != same
+
+
+def test_write_record_is_atomic(tmp_path):
+    path = tmp_path / "records" / "d" / "r.json"
+    write_record(path, {"a": 1})
+    with pytest.raises(TypeError):
+        write_record(path, {"a": object()})
+    assert read_record(path) == {"a": 1}
+    assert [p.name for p in path.parent.iterdir()] == ["r.json"]
+
+
+def _snapshot(out):
+    return {p: (p.read_text(), p.stat().st_mtime_ns) for p in sorted((out / "records").rglob("*.json"))}
+
+
+def test_sweep_resumes_after_interruption(tmp_path, monkeypatch):
+    exp = parse_config(TINY)
+    real_fit, calls = sweep.fit, []
+
+    def crash_on_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(sweep, "fit", crash_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(exp, tmp_path, threads=1)
+    before = _snapshot(tmp_path)
+    assert len(before) == 2
+    monkeypatch.setattr(sweep, "fit", real_fit)
+    summary = run_experiment(exp, tmp_path, threads=1)
+    assert (summary.ran, summary.reused, summary.failed) == (2, 2, 0)
+    after = _snapshot(tmp_path)
+    assert len(after) == 4 and all(after[p] == before[p] for p in before)
+    again = run_experiment(exp, tmp_path, threads=1)
+    assert (again.ran, again.reused) == (0, 4)
+    assert _snapshot(tmp_path) == after
+    forced = run_experiment(exp.select(["lr"]), tmp_path, threads=1, force=True)
+    assert forced.ran == 2
+
+
+def test_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    exp = parse_config(TINY)
+    real_build = sweep.models.build
+
+    def broken_fm(name, schema, **hp):
+        if name == "fm":
+            raise RuntimeError("out of memory (simulated)")
+        return real_build(name, schema, **hp)
+
+    monkeypatch.setattr(sweep.models, "build", broken_fm)
+    summary = run_experiment(exp, tmp_path, threads=1)
+    assert (summary.ran, summary.failed) == (4, 2)
+    assert summary.errors[0] == "FM small, seed 0: RuntimeError: out of memory (simulated)"
+    records = load_records(tmp_path)
+    failed = [r for r in records if r["status"] == "failed"]
+    assert len(failed) == 2 and "out of memory" in failed[0]["traceback"]
+    md = render(records, tmp_path)
+    assert "FM small (FAILED 2/2)" in md and "RuntimeError: out of memory (simulated)" in md
+    monkeypatch.setattr(sweep.models, "build", real_build)
+    assert run_experiment(exp, tmp_path, threads=1).ran == 2
+
+
+def _record(label, seed, test_auc, status="ok", created="2026-01-01T00:00:00"):
+    rec = {
+        "label": label, "status": status,
+        "key": {"dataset": "toy", "model": label, "seed": seed, "threads": 2, "levers": {}},
+        "dataset": {"name": "toy", "variant": "toy", "options": {}, "oracle": None,
+                    "info": {"rows": {"train": 8, "val": 1, "test": 1}, "split_rule": "hand-made"}},
+        "environment": {"created": created, "git_commit": "abc", "cpu": "test cpu", "torch": "2.x"},
+    }
+    if status != "ok":
+        return rec | {"error": "ValueError: broken"}
+    return rec | {
+        "metrics": {"val_auc": test_auc, "val_logloss": 0.6, "test_auc": test_auc, "test_logloss": 0.6},
+        "params": 100, "latency": {"1": {"median_ms": 0.1}, "4096": {"median_ms": 2.0}},
+        "train_samples_per_second": 1000.0, "best_epoch": 2.0,
+    }
+
+
+def test_leaderboard_from_hand_made_records(tmp_path):
+    records = [_record("A", s, v) for s, v in enumerate([0.70, 0.71, 0.72])]
+    records += [_record("B", s, v) for s, v in enumerate([0.74, 0.75, 0.76])]
+    records += [_record("C", s, v) for s, v in enumerate([0.745, 0.70, 0.78])]
+    records += [_record("D", 0, 0.0, status="failed")]
+    md = render(records, tmp_path)
+    rows = [line for line in md.splitlines() if line.startswith("| ") and "model" not in line]
+    assert [r.split("|")[1].strip() for r in rows] == ["B", "C", "A", "D (FAILED 1/1)"]
+    cells = {r.split("|")[1].strip(): [c.strip() for c in r.split("|")[2:-1]] for r in rows}
+    assert cells["B"][1] == "0.7500 ± 0.0100"
+    assert cells["B"][-1] == "≈" and cells["C"][-1] == "≈" and cells["A"][-1] == ""
+    assert "ValueError: broken" in rows[-1]
+    assert (tmp_path / "toy_auc_vs_params.png").stat().st_size > 0
+    assert (tmp_path / "toy_auc_vs_latency.png").stat().st_size > 0
+
+
+def test_only_the_newest_configuration_of_a_label_is_shown():
+    old = [_record("A", s, 0.6) for s in range(2)]
+    new = [_record("A", s, 0.7, created="2026-02-01T00:00:00") for s in range(2)]
+    for r in new:
+        r["key"] = r["key"] | {"model": "A2"}
+    runs = group_runs(old + new)["toy"]["A"]
+    assert summarize(runs)["test_auc"] == (pytest.approx(0.7), 0.0)
+
+
+def test_quick_end_to_end(tmp_path):
+    assert main(["--quick", "--models", "lr,dcn_mix", "--out", str(tmp_path), "--quiet"]) == 0
+    out = tmp_path / "quick"
+    md = (out / "leaderboard.md").read_text()
+    assert "oracle (true probabilities)" in md and "| LR" in md and "DCN-Mix parallel, 1 layer" in md
+    assert len(list((out / "records").rglob("*.json"))) == 3
+    assert "## synthetic-" in md
+    assert list(out.glob("*_auc_vs_params.png"))
+    record = json.loads(next((out / "records").rglob("lr-*.json")).read_text())
+    assert record["environment"]["torch"].startswith("2.13") and record["latency"]["4096"]["median_ms"] > 0
+    assert main(["--leaderboard", "--out", str(out), "--quiet"]) == 0
+
+
+def test_cli_errors(capsys):
+    assert main(["--models", "nope", "--quiet"]) == 2
+    assert "no model entry matches ['nope']" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([])
+    assert main(["--all", "--dataset", "nope", "--quiet"]) == 2
+    assert "unknown data set 'nope'" in capsys.readouterr().err
