@@ -23,12 +23,19 @@ label = "FM, d=8"
 name = "fm"
 hparams = { embed_dim = 8 }
 train = { lr = 3e-3 }       # optional per-model overrides of [train]
+group = "factorisation"     # optional tag; reports use it to pick their tables
+
+[[grid]]                    # the cartesian product of `axes`, one model entry per cell
+label = "DCN-Mix {combine}, {num_layers} layers"
+name = "dcn_mix"            # (or preset = ...), hparams, train and group as in [[model]]
+axes = { num_layers = [1, 2, 3, 4], combine = ["parallel", "stacked"] }
 ```
 """
 
 from __future__ import annotations
 
 import inspect
+import itertools
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -37,6 +44,7 @@ import tomllib
 import models
 from data import Field, Schema
 
+from .records import canonical, record_key
 from .train import fit
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -55,6 +63,7 @@ class ModelEntry:
     model: str
     hparams: dict = field(default_factory=dict)
     train: dict = field(default_factory=dict)
+    group: str = ""
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,19 @@ class Experiment:
 
     def train_settings(self, entry: ModelEntry) -> dict:
         return self.train | entry.train
+
+    def key(self, entry: ModelEntry, seed: int, threads: int, levers: dict | None = None) -> dict:
+        """The record key of ``entry`` at ``seed`` in this experiment."""
+        return record_key(dataset=self.dataset, dataset_options=self.dataset_options, model=entry.model,
+                          hparams=entry.hparams, train=self.train_settings(entry), seed=seed, threads=threads,
+                          levers=levers)
+
+    def group(self, name: str) -> tuple[ModelEntry, ...]:
+        return tuple(e for e in self.entries if e.group == name)
+
+    def retarget(self, dataset: str, options: dict) -> Experiment:
+        """The same models and settings on another data set."""
+        return replace(self, dataset=dataset, dataset_options=dict(options))
 
     def select(self, wanted: list[str]) -> Experiment:
         """Keep the entries whose label or registry name is in ``wanted``."""
@@ -93,7 +115,7 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> Experiment:
 
 
 def parse_config(raw: dict, source: str = "<config>") -> Experiment:
-    _only(raw, {"dataset", "run", "train", "latency", "model"}, source, "top level")
+    _only(raw, {"dataset", "run", "train", "latency", "model", "grid"}, source, "top level")
     dataset = raw.get("dataset", {})
     _only(dataset, {"name", "options"}, source, "[dataset]")
     run = raw.get("run", {})
@@ -105,9 +127,11 @@ def parse_config(raw: dict, source: str = "<config>") -> Experiment:
     seeds = run.get("seeds", [0, 1, 2])
     if not seeds or not all(isinstance(s, int) for s in seeds):
         raise ConfigError(f"{source}: [run] seeds must be a non-empty list of integers, got {seeds!r}")
-    entries = tuple(_entry(i, e, source) for i, e in enumerate(raw.get("model", [])))
+    entries = tuple(_entry(f"[[model]] #{i + 1}", e, source) for i, e in enumerate(raw.get("model", [])))
+    for i, grid in enumerate(raw.get("grid", [])):
+        entries += tuple(_entry(f"[[grid]] #{i + 1}", e, source) for e in _expand(grid, f"[[grid]] #{i + 1}", source))
     if not entries:
-        raise ConfigError(f"{source}: no [[model]] entries")
+        raise ConfigError(f"{source}: no [[model]] or [[grid]] entries")
     labels = [e.label for e in entries]
     duplicated = sorted({lab for lab in labels if labels.count(lab) > 1})
     if duplicated:
@@ -123,9 +147,29 @@ def parse_config(raw: dict, source: str = "<config>") -> Experiment:
     )
 
 
-def _entry(index: int, raw: dict, source: str) -> ModelEntry:
-    where = f"{source}: [[model]] #{index + 1}"
-    _only(raw, {"preset", "label", "name", "hparams", "train"}, source, f"[[model]] #{index + 1}")
+def _expand(grid: dict, where: str, source: str) -> list[dict]:
+    """The model entries of a ``[[grid]]``: one per cell of the product of its axes."""
+    _only(grid, {"preset", "label", "name", "hparams", "train", "group", "axes"}, source, where)
+    axes = grid.get("axes", {})
+    if not axes or not all(isinstance(v, list) and v for v in axes.values()):
+        raise ConfigError(f"{source}: {where}: axes must map hyperparameter names to non-empty lists, got {axes!r}")
+    template = grid.get("label", grid.get("name", grid.get("preset", "")) + " " +
+                        ", ".join(f"{a}={{{a}}}" for a in axes))
+    cells = []
+    for values in itertools.product(*axes.values()):
+        cell = dict(zip(axes, values, strict=True))
+        try:
+            label = template.format(**cell)
+        except KeyError as e:
+            raise ConfigError(f"{source}: {where}: label {template!r} names {e}, which is not an axis") from None
+        entry = {k: v for k, v in grid.items() if k != "axes"}
+        cells.append(entry | {"label": label, "hparams": grid.get("hparams", {}) | cell})
+    return cells
+
+
+def _entry(where_in_file: str, raw: dict, source: str) -> ModelEntry:
+    where = f"{source}: {where_in_file}"
+    _only(raw, {"preset", "label", "name", "hparams", "train", "group"}, source, where_in_file)
     if "preset" in raw:
         if "name" in raw:
             raise ConfigError(f"{where}: give either 'preset' or 'name', not both")
@@ -149,7 +193,7 @@ def _entry(index: int, raw: dict, source: str) -> ModelEntry:
         models.build(name, _PROBE_SCHEMA, **hparams)
     except (KeyError, TypeError, ValueError) as e:
         raise ConfigError(f"{where}: {e.args[0] if e.args else e}") from None
-    return ModelEntry(label=label, model=name, hparams=hparams, train=train)
+    return ModelEntry(label=label, model=name, hparams=canonical(hparams), train=train, group=raw.get("group", ""))
 
 
 def _only(table: dict, allowed: set, source: str, where: str) -> None:

@@ -1,8 +1,10 @@
-"""Run records: one JSON file per (data set, model entry, seed), written atomically.
+"""Run records: one JSON file per (data set, model configuration, seed), written atomically.
 
 A record's file name carries a hash of everything that determines its result (data set
 and options, registry name and hyperparameters, training settings, seed, thread count,
-record format). The leaderboard is a pure function of the records.
+speed levers, record format). Labels belong to configs, not records: two configs that
+name the same model configuration differently share its records. Leaderboards and the
+study report are pure functions of the records and the config that selects them.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import hashlib
 import json
 import os
 import platform
-import re
 import subprocess
 import tempfile
 from datetime import datetime, timezone
@@ -24,15 +25,20 @@ RECORD_FORMAT = 1
 def record_key(*, dataset: str, dataset_options: dict, model: str, hparams: dict, train: dict,
                seed: int, threads: int, levers: dict | None = None) -> dict:
     """Everything that determines a run's result, as a JSON-able dict."""
-    return {
+    return canonical({
         "format": RECORD_FORMAT, "dataset": dataset, "dataset_options": dataset_options, "model": model,
         "hparams": hparams, "train": train, "seed": seed, "threads": threads, "levers": levers or {},
-    }
+    })
+
+
+def canonical(value):
+    """``value`` as it reads back from JSON (tuples become lists), for comparing keys."""
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
 
 
 def key_hash(key: dict) -> str:
-    canonical = json.dumps(key, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    text = json.dumps(key, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def dataset_variant(dataset: str, options: dict) -> str:
@@ -40,10 +46,10 @@ def dataset_variant(dataset: str, options: dict) -> str:
     return f"{dataset}-{key_hash(options)[:6]}" if options else dataset
 
 
-def record_path(out_dir: Path, label: str, key: dict) -> Path:
-    slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+def record_path(out_dir: Path, key: dict) -> Path:
+    """Where the record of ``key`` lives: one file per key, whatever label a config gives it."""
     folder = dataset_variant(key["dataset"], key["dataset_options"])
-    return Path(out_dir) / "records" / folder / f"{slug}-seed{key['seed']}-{key_hash(key)}.json"
+    return Path(out_dir) / "records" / folder / f"{key['model']}-seed{key['seed']}-{key_hash(key)}.json"
 
 
 def write_record(path: Path, record: dict) -> None:

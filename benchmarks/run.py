@@ -72,12 +72,11 @@ def parse_seeds(text: str) -> tuple[int, ...]:
 
 
 def build_experiment(args):
+    """The config with the command line's overrides; every entry (``--models`` selects later)."""
     experiment = load_config(args.config)
-    if args.models:
-        experiment = experiment.select([m.strip() for m in args.models.split(",") if m.strip()])
     if args.dataset and args.dataset != experiment.dataset:
         data.options(args.dataset)
-        experiment = replace(experiment, dataset=args.dataset, dataset_options={})
+        experiment = experiment.retarget(args.dataset, {})
     if args.seeds:
         experiment = replace(experiment, seeds=parse_seeds(args.seeds))
     train = dict(experiment.train)
@@ -88,7 +87,7 @@ def build_experiment(args):
         size_option = next((o for o in ("rows", "max_rows") if o in accepted), None)
         options = experiment.dataset_options | ({size_option: QUICK_ROWS} if size_option else {})
         train["max_epochs"] = min(train.get("max_epochs", QUICK_EPOCHS), QUICK_EPOCHS)
-        experiment = replace(experiment, dataset_options=options, seeds=experiment.seeds[:1])
+        experiment = replace(experiment.retarget(experiment.dataset, options), seeds=experiment.seeds[:1])
     return replace(experiment, train=train)
 
 
@@ -98,21 +97,23 @@ def main(argv=None) -> int:
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     start = time.perf_counter()
     failed = 0
+    try:
+        experiment = build_experiment(args)
+        to_run = experiment.select([m.strip() for m in args.models.split(",") if m.strip()]) \
+            if args.models else experiment
+    except (ConfigError, KeyError) as e:
+        print(f"error: {e.args[0]}", file=sys.stderr)
+        return 2
     if not args.leaderboard:
-        try:
-            experiment = build_experiment(args)
-        except (ConfigError, KeyError) as e:
-            print(f"error: {e.args[0]}", file=sys.stderr)
-            return 2
-        say(f"{experiment.dataset}: {len(experiment.entries)} model(s) x {len(experiment.seeds)} seed(s), "
+        say(f"{to_run.dataset}: {len(to_run.entries)} model(s) x {len(to_run.seeds)} seed(s), "
             f"{args.threads} thread(s) -> {out}/records")
-        summary = run_experiment(experiment, out, threads=args.threads, force=args.force,
+        summary = run_experiment(to_run, out, threads=args.threads, force=args.force,
                                  progress=not args.quiet and (args.progress or sys.stderr.isatty()))
         failed = summary.failed
         say(f"ran {summary.ran}, reused {summary.reused}, failed {summary.failed}")
         for line in summary.errors:
             print(f"FAILED {line}", file=sys.stderr)
-    path = write_leaderboard(out)
+    path = write_leaderboard(out, experiment)
     say(f"wrote {path} in {time.perf_counter() - start:.1f} s")
     return 1 if failed else 0
 

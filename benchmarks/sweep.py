@@ -16,10 +16,11 @@ from tqdm.auto import tqdm
 import data
 import models
 
+from . import analysis
 from .config import Experiment, ModelEntry
 from .latency import measure_latency
 from .metrics import evaluate
-from .records import dataset_variant, environment, read_record, record_key, record_path, write_record
+from .records import dataset_variant, environment, read_record, record_path, write_record
 from .train import fit
 
 
@@ -46,9 +47,11 @@ def run_one(entry: ModelEntry, seed: int, dataset: data.Dataset, summary: dict, 
     try:
         torch.manual_seed(seed)
         model = models.build(entry.model, dataset.schema, **entry.hparams)
+        init_cross = analysis.snapshot(model)
         result = fit(model, dataset, seed=seed, progress=progress, name=f"{entry.label} seed {seed}",
                      **experiment.train_settings(entry))
         latency = {str(b): measure_latency(model, dataset.schema, b) for b in experiment.latency_batch_sizes}
+        spectrum = None if init_cross is None else analysis.analyze(model, init_cross, dataset)
     except Exception as e:  # recorded, reported on the leaderboard; the sweep goes on
         return record | {"status": "failed", "error": f"{type(e).__name__}: {e}",
                          "traceback": traceback.format_exc(limit=-4)}
@@ -65,6 +68,7 @@ def run_one(entry: ModelEntry, seed: int, dataset: data.Dataset, summary: dict, 
         "best_epoch": result.best_epoch,
         "stopped_early": result.stopped_early,
         "history": result.history,
+        "spectrum": spectrum,
     }
 
 
@@ -76,10 +80,8 @@ def run_experiment(experiment: Experiment, out_dir: Path, *, threads: int, force
     summary = SweepSummary()
     for entry in experiment.entries:
         for seed in experiment.seeds:
-            key = record_key(dataset=experiment.dataset, dataset_options=experiment.dataset_options,
-                             model=entry.model, hparams=entry.hparams, train=experiment.train_settings(entry),
-                             seed=seed, threads=threads, levers=levers)
-            path = record_path(out_dir, entry.label, key)
+            key = experiment.key(entry, seed, threads, levers)
+            path = record_path(out_dir, key)
             existing = read_record(path)
             if existing is not None and existing["status"] == "ok" and not force:
                 summary.reused += 1

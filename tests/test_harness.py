@@ -4,7 +4,7 @@ import pytest
 
 import benchmarks.sweep as sweep
 from benchmarks.config import ConfigError, load_config, parse_config
-from benchmarks.leaderboard import group_runs, render, summarize
+from benchmarks.leaderboard import render, select_runs, summarize
 from benchmarks.records import load_records, read_record, record_key, record_path, write_record
 from benchmarks.run import main
 from benchmarks.sweep import run_experiment
@@ -62,11 +62,11 @@ def test_config_errors_at_top_level(tmp_path):
 def test_record_hash_is_stable_and_sensitive(tmp_path):
     base = dict(dataset="synthetic", dataset_options={}, model="fm", hparams={"embed_dim": 4},
                 train={"lr": 0.001}, seed=0, threads=2)
-    same = record_path(tmp_path, "FM", record_key(**base))
-    assert same == record_path(tmp_path, "FM", record_key(**dict(base, hparams={"embed_dim": 4})))
+    same = record_path(tmp_path, record_key(**base))
+    assert same == record_path(tmp_path, record_key(**dict(base, hparams={"embed_dim": 4})))
     for change in [{"seed": 1}, {"hparams": {"embed_dim": 8}}, {"train": {"lr": 0.01}}, {"threads": 1},
                    {"dataset_options": {"rows": 10}}, {"model": "ffm"}]:
-        assert record_path(tmp_path, "FM", record_key(**(base | change))) != same
+        assert record_path(tmp_path, record_key(**(base | change))) != same
 
 
 def test_write_record_is_atomic(tmp_path):
@@ -125,16 +125,21 @@ def test_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
     records = load_records(tmp_path)
     failed = [r for r in records if r["status"] == "failed"]
     assert len(failed) == 2 and "out of memory" in failed[0]["traceback"]
-    md = render(records, tmp_path)
+    md = render(records, exp, tmp_path)
     assert "FM small (FAILED 2/2)" in md and "RuntimeError: out of memory (simulated)" in md
     monkeypatch.setattr(sweep.models, "build", real_build)
     assert run_experiment(exp, tmp_path, threads=1).ran == 2
 
 
-def _record(label, seed, test_auc, status="ok", created="2026-01-01T00:00:00"):
+HAND = parse_config({"dataset": {"name": "toy"},
+                     "model": [{"name": "lr", "label": label, "hparams": {}, "train": {"lr": lr}}
+                               for label, lr in [("A", 0.1), ("B", 0.2), ("C", 0.3), ("D", 0.4)]]})
+
+
+def _record(label, seed, test_auc, status="ok", created="2026-01-01T00:00:00", threads=2):
+    entry = next(e for e in HAND.entries if e.label == label)
     rec = {
-        "label": label, "status": status,
-        "key": {"dataset": "toy", "model": label, "seed": seed, "threads": 2, "levers": {}},
+        "label": label, "status": status, "key": HAND.key(entry, seed, threads),
         "dataset": {"name": "toy", "variant": "toy", "options": {}, "oracle": None,
                     "info": {"rows": {"train": 8, "val": 1, "test": 1}, "split_rule": "hand-made"}},
         "environment": {"created": created, "git_commit": "abc", "cpu": "test cpu", "torch": "2.x"},
@@ -153,7 +158,7 @@ def test_leaderboard_from_hand_made_records(tmp_path):
     records += [_record("B", s, v) for s, v in enumerate([0.74, 0.75, 0.76])]
     records += [_record("C", s, v) for s, v in enumerate([0.745, 0.70, 0.78])]
     records += [_record("D", 0, 0.0, status="failed")]
-    md = render(records, tmp_path)
+    md = render(records, HAND, tmp_path)
     rows = [line for line in md.splitlines() if line.startswith("| ") and "model" not in line]
     assert [r.split("|")[1].strip() for r in rows] == ["B", "C", "A", "D (FAILED 1/1)"]
     cells = {r.split("|")[1].strip(): [c.strip() for c in r.split("|")[2:-1]] for r in rows}
@@ -164,13 +169,31 @@ def test_leaderboard_from_hand_made_records(tmp_path):
     assert (tmp_path / "toy_auc_vs_latency.png").stat().st_size > 0
 
 
-def test_only_the_newest_configuration_of_a_label_is_shown():
-    old = [_record("A", s, 0.6) for s in range(2)]
-    new = [_record("A", s, 0.7, created="2026-02-01T00:00:00") for s in range(2)]
-    for r in new:
-        r["key"] = r["key"] | {"model": "A2"}
-    runs = group_runs(old + new)["toy"]["A"]
-    assert summarize(runs)["test_auc"] == (pytest.approx(0.7), 0.0)
+def test_selection_follows_the_config():
+    old = [_record("A", s, 0.6, threads=1) for s in range(2)]
+    new = [_record("A", s, 0.7, created="2026-02-01T00:00:00") for s in range(3)]
+    stranger = _record("B", 0, 0.9)
+    stranger["key"] = stranger["key"] | {"train": {"lr": 9.0}}
+    runs = select_runs(old + new + [stranger], HAND)["toy"]
+    assert list(runs) == ["A"]
+    assert summarize("A", runs["A"])["test_auc"] == pytest.approx((0.7, 0.0))
+    assert len(runs["A"]) == 3
+    renamed = parse_config({"dataset": {"name": "toy"},
+                            "model": [{"name": "lr", "label": "renamed", "train": {"lr": 0.1}}]})
+    assert list(select_runs(new, renamed)["toy"]) == ["renamed"]
+
+
+def test_grid_expands_to_every_cell():
+    exp = parse_config({"grid": [{"name": "dcn_mix", "group": "grid", "label": "{combine}-{num_layers}",
+                                  "hparams": {"rank": 8},
+                                  "axes": {"num_layers": [1, 2, 3, 4], "combine": ["parallel", "stacked"]}}]})
+    assert len(exp.entries) == 8 and len(exp.group("grid")) == 8
+    assert exp.entries[1].label == "stacked-1"
+    assert exp.entries[1].hparams == {"rank": 8, "num_layers": 1, "combine": "stacked"}
+    with pytest.raises(ConfigError, match=r"\[\[grid\]\] #1: label '\{depth\}' names 'depth'"):
+        parse_config({"grid": [{"name": "fm", "label": "{depth}", "axes": {"embed_dim": [2]}}]})
+    with pytest.raises(ConfigError, match="axes must map hyperparameter names to non-empty lists"):
+        parse_config({"grid": [{"name": "fm", "axes": {"embed_dim": []}}]})
 
 
 def test_quick_end_to_end(tmp_path):
