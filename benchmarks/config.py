@@ -25,6 +25,10 @@ hparams = { embed_dim = 8 }
 train = { lr = 3e-3 }       # optional per-model overrides of [train]
 group = "factorisation"     # optional tag; reports use it to pick their tables
 
+A config may start with `extends = "default.toml"` (a path relative to it): it then takes
+that file's [dataset], [run], [train] and [latency] (its own tables override them key by
+key) and only its own models.
+
 [[grid]]                    # the cartesian product of `axes`, one model entry per cell
 label = "DCN-Mix {combine}, {num_layers} layers"
 name = "dcn_mix"            # (or preset = ...), hparams, train and group as in [[model]]
@@ -49,6 +53,7 @@ from .train import fit
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
+STUDY_CONFIG = CONFIG_DIR / "study.toml"
 TRAIN_KEYS = [p for p in inspect.signature(fit).parameters if p not in ("model", "dataset", "progress", "name")]
 _PROBE_SCHEMA = Schema([Field(f"f{i}", 3) for i in range(4)])
 
@@ -94,13 +99,11 @@ class Experiment:
 
     def select(self, wanted: list[str]) -> Experiment:
         """Keep the entries whose label or registry name is in ``wanted``."""
-        keep = tuple(e for e in self.entries if e.label in wanted or e.model in wanted)
-        matched = {e.label for e in keep} | {e.model for e in keep}
-        missing = [w for w in wanted if w not in matched]
-        if missing:
-            choices = sorted({e.label for e in self.entries} | {e.model for e in self.entries})
-            raise ConfigError(f"{self.source}: no model entry matches {missing}; choose from {choices}")
-        return replace(self, entries=keep)
+        return replace(self, entries=tuple(e for e in self.entries if e.label in wanted or e.model in wanted))
+
+    def choices(self) -> list[str]:
+        """Every label and registry name ``select`` understands."""
+        return sorted({e.label for e in self.entries} | {e.model for e in self.entries})
 
 
 def load_config(path: str | Path = DEFAULT_CONFIG) -> Experiment:
@@ -111,6 +114,12 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> Experiment:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    if "extends" in raw:
+        base = load_config(path.parent / raw.pop("extends"))
+        inherited = {"dataset": {"name": base.dataset, "options": base.dataset_options},
+                     "run": {"seeds": list(base.seeds)}, "train": base.train,
+                     "latency": {"batch_sizes": list(base.latency_batch_sizes)}}
+        raw = raw | {table: inherited[table] | raw.get(table, {}) for table in inherited}
     return parse_config(raw, source=str(path))
 
 
@@ -193,7 +202,8 @@ def _entry(where_in_file: str, raw: dict, source: str) -> ModelEntry:
         models.build(name, _PROBE_SCHEMA, **hparams)
     except (KeyError, TypeError, ValueError) as e:
         raise ConfigError(f"{where}: {e.args[0] if e.args else e}") from None
-    return ModelEntry(label=label, model=name, hparams=canonical(hparams), train=train, group=raw.get("group", ""))
+    hparams = canonical(models.defaults(name) | hparams)  # spelled out, so equal models share records
+    return ModelEntry(label=label, model=name, hparams=hparams, train=train, group=raw.get("group", ""))
 
 
 def _only(table: dict, allowed: set, source: str, where: str) -> None:

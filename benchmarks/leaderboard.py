@@ -84,6 +84,17 @@ def summarize(label: str, runs: list[dict]) -> dict:
     return row
 
 
+def welch_p(a, b, alternative: str = "two-sided") -> float | None:
+    """p-value of Welch's t-test of mean(a) vs mean(b); None with fewer than two values a side.
+
+    Identical constant samples (zero variance, equal means) give p = 1.
+    """
+    if len(a) < 2 or len(b) < 2:
+        return None
+    p = stats.ttest_ind(a, b, equal_var=False, alternative=alternative).pvalue
+    return 1.0 if np.isnan(p) else float(p)
+
+
 def mark_ties(rows: list[dict], alpha: float = ALPHA) -> None:
     """Set ``row["tie"]``: True when its test AUC is not significantly below the best row's.
 
@@ -96,14 +107,12 @@ def mark_ties(rows: list[dict], alpha: float = ALPHA) -> None:
     for r in scored:
         if r is best:
             r["tie"] = True
-        elif len(r["test_aucs"]) < 2 or len(best["test_aucs"]) < 2:
-            r["tie"] = None
         else:
-            p = stats.ttest_ind(r["test_aucs"], best["test_aucs"], equal_var=False, alternative="less").pvalue
-            r["tie"] = bool(np.isnan(p) or p >= alpha)
+            p = welch_p(r["test_aucs"], best["test_aucs"], alternative="less")
+            r["tie"] = None if p is None else p >= alpha
 
 
-def _pm(ms: tuple[float, float], digits: int = 4) -> str:
+def pm(ms: tuple[float, float], digits: int = 4) -> str:
     return f"{ms[0]:.{digits}f} ± {ms[1]:.{digits}f}"
 
 
@@ -120,7 +129,7 @@ def table(rows: list[dict], oracle: dict | None, batch_sizes: list[str]) -> str:
                         + [""] * (len(headers) - 2))
             continue
         label = r["label"] + (f" ({r['failed']}/{r['seeds']} seeds failed)" if r["failed"] else "")
-        cells = [label, _pm(r["val_auc"]), _pm(r["test_auc"]), _pm(r["test_logloss"])]
+        cells = [label, pm(r["val_auc"]), pm(r["test_auc"]), pm(r["test_logloss"])]
         if oracle:
             cells.append(f"{r['test_auc'][0] - oracle['test']['auc']:+.4f}")
         cells += [f"{r['params']:,}"] + [f"{r['latency'][b]:.3f}" if b in r["latency"] else "" for b in batch_sizes]
@@ -156,11 +165,11 @@ def header(variant: str, runs: list[dict], alpha: float) -> list[str]:
         oov = sorted(info["oov_rate"]["test"].items(), key=lambda kv: -kv[1])[:4]
         lines.append("- **Out-of-vocabulary rate on test** (highest fields): "
                      + ", ".join(f"{f} {v:.1%}" for f, v in oov) + ".")
-    levers = sorted({json.dumps(r["key"].get("levers", {}), sort_keys=True) for r in runs})
+    levers = sorted({", ".join(f"{k}={v}" for k, v in sorted(r["key"]["levers"].items())) or "none" for r in runs})
     lines += [
         f"- **Seeds**: {', '.join(map(str, seeds))}; **CPU**: {env['cpu']}, {'/'.join(map(str, threads))} "
         f"thread(s); **torch** {env['torch']}; **commit** {', '.join(commits)}; **generated** {created[:10]}; "
-        f"**speed levers**: {', '.join(levers)}.",
+        f"**speed levers**: {'; '.join(levers)}.",
         f"- AUC and logloss are mean ± standard deviation over seeds, on the restored best-validation weights. "
         f"≈ marks rows whose test AUC is not significantly below the best row's (one-sided Welch t-test "
         f"over seeds, α = {alpha}); n/a where a row has a single seed. Latency: median forward time in "

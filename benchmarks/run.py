@@ -16,8 +16,9 @@ import torch
 
 import data
 
-from .config import DEFAULT_CONFIG, ConfigError, load_config
+from .config import DEFAULT_CONFIG, STUDY_CONFIG, ConfigError, load_config
 from .leaderboard import write_leaderboard
+from .study import write_study
 from .sweep import run_experiment
 
 QUICK_ROWS = 20_000
@@ -42,6 +43,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-epochs", type=int, metavar="N", help="override the config's maximum epochs")
     p.add_argument("--quick", action="store_true",
                    help=f"smoke run: {QUICK_ROWS:,} rows, {QUICK_EPOCHS} epochs, 1 seed, written to <out>/quick")
+    p.add_argument("--study", action="store_true",
+                   help="reproduce the reference study: the default config's families plus "
+                        "benchmarks/configs/study.toml (DCN-Mix grid, ablation); writes <out>/study.md too")
     p.add_argument("--leaderboard", action="store_true",
                    help="only regenerate the leaderboard and plots from existing records (no training)")
     p.add_argument("--force", action="store_true", help="rerun even where a finished record exists")
@@ -52,8 +56,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--progress", action="store_true",
                    help="show progress bars even when stderr is not a terminal")
     args = p.parse_args(argv)
-    if not (args.all or args.models or args.leaderboard):
-        p.error("say what to run: --all, --models A,B or --leaderboard")
+    if not (args.all or args.models or args.leaderboard or args.study):
+        p.error("say what to run: --all, --models A,B, --study or --leaderboard")
     if args.threads < 1:
         p.error(f"--threads must be >= 1, got {args.threads}")
     return args
@@ -71,9 +75,9 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     return tuple(values)
 
 
-def build_experiment(args):
-    """The config with the command line's overrides; every entry (``--models`` selects later)."""
-    experiment = load_config(args.config)
+def build_experiment(args, config=None):
+    """A config with the command line's overrides; every entry (``--models`` selects later)."""
+    experiment = load_config(config or args.config)
     if args.dataset and args.dataset != experiment.dataset:
         data.options(args.dataset)
         experiment = experiment.retarget(args.dataset, {})
@@ -99,21 +103,30 @@ def main(argv=None) -> int:
     failed = 0
     try:
         experiment = build_experiment(args)
-        to_run = experiment.select([m.strip() for m in args.models.split(",") if m.strip()]) \
-            if args.models else experiment
+        experiments = [experiment] + ([build_experiment(args, STUDY_CONFIG)] if args.study else [])
+        if args.models:
+            wanted = [m.strip() for m in args.models.split(",") if m.strip()]
+            choices = sorted({c for e in experiments for c in e.choices()})
+            unknown = [w for w in wanted if w not in choices]
+            if unknown:
+                raise ConfigError(f"no model entry matches {unknown}; choose from {choices}")
+            experiments = [e.select(wanted) for e in experiments]
     except (ConfigError, KeyError) as e:
         print(f"error: {e.args[0]}", file=sys.stderr)
         return 2
     if not args.leaderboard:
-        say(f"{to_run.dataset}: {len(to_run.entries)} model(s) x {len(to_run.seeds)} seed(s), "
-            f"{args.threads} thread(s) -> {out}/records")
-        summary = run_experiment(to_run, out, threads=args.threads, force=args.force,
-                                 progress=not args.quiet and (args.progress or sys.stderr.isatty()))
-        failed = summary.failed
-        say(f"ran {summary.ran}, reused {summary.reused}, failed {summary.failed}")
-        for line in summary.errors:
-            print(f"FAILED {line}", file=sys.stderr)
+        for to_run in experiments:
+            say(f"{to_run.dataset}: {len(to_run.entries)} model(s) x {len(to_run.seeds)} seed(s), "
+                f"{args.threads} thread(s) -> {out}/records")
+            summary = run_experiment(to_run, out, threads=args.threads, force=args.force,
+                                     progress=not args.quiet and (args.progress or sys.stderr.isatty()))
+            failed += summary.failed
+            say(f"ran {summary.ran}, reused {summary.reused}, failed {summary.failed}")
+            for line in summary.errors:
+                print(f"FAILED {line}", file=sys.stderr)
     path = write_leaderboard(out, experiment)
+    if args.study:
+        say(f"wrote {write_study(out, experiment, build_experiment(args, STUDY_CONFIG))}")
     say(f"wrote {path} in {time.perf_counter() - start:.1f} s")
     return 1 if failed else 0
 
