@@ -1,0 +1,8 @@
+"""Readers of raw data sets; importing this package registers their loaders.
+
+Each source turns its raw files into chunks of raw columns plus a label and declares how each
+column is encoded; ``base.load_source`` runs the shared pipeline (checks, split, encoder,
+audit, cache).
+"""
+
+from . import avazu, criteo, movielens, table  # noqa: F401  (register the loaders)

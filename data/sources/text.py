@@ -1,0 +1,169 @@
+"""Delimited text read in blocks of whole records, every row tagged with its line number.
+
+Record boundaries, line numbers and the number of columns of every record are found with
+numpy on the raw bytes of a block (quote-aware when ``quoted``), so a record with too many
+or too few columns is reported by its 1-based line number before pyarrow parses the rest of
+the block into string columns. Blank lines are ignored. Memory is bounded by the block
+size, whatever the length of the file.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from ..encoding import DataError
+from .base import Chunk, Problem
+
+BLOCK_BYTES = 32 << 20
+_NEWLINE, _CARRIAGE_RETURN, _QUOTE = ord("\n"), ord("\r"), ord('"')
+_SEPARATOR_NAMES = {"\t": "tab", ",": "comma", "|": "pipe", ";": "semicolon"}
+
+
+def read_header(path: Path, *, sep: str, encoding: str = "utf-8") -> list[str]:
+    """Column names on the first line of ``path``; an empty file is an error."""
+    with open(path, encoding=encoding, newline="") as f:
+        first = f.readline()
+    if not first.strip():
+        raise DataError(f"{path}: the file is empty (expected a header line with column names)")
+    return next(csv.reader([first.lstrip("\ufeff").rstrip("\r\n")], delimiter=sep))
+
+
+def read_blocks(
+    path: Path,
+    *,
+    columns: list[str],
+    sep: str,
+    header: bool,
+    quoted: bool = False,
+    encoding: str = "utf-8",
+    max_records: int | None = None,
+) -> Iterator[Chunk]:
+    """Yield the records of ``path`` as string columns ``columns``, index = line number.
+
+    ``header`` skips the first line; ``max_records`` stops after that many (non-blank) records.
+    """
+    quote = _QUOTE if quoted else None
+    expected_seps = len(columns) - 1
+    line = 1
+    left = max_records
+    with open(path, "rb") as f:
+        pending = b""
+        if header:
+            f.readline()
+            line = 2
+        while left is None or left > 0:
+            data = f.read(BLOCK_BYTES)
+            buffer = pending + data
+            block = _scan(buffer, ord(sep), quote, final=not data)
+            if block is None:
+                if not data:
+                    return
+                pending = buffer
+                continue
+            lines = line + block.newlines_before
+            records = ~block.blank
+            if left is not None:
+                cut = np.searchsorted(np.cumsum(records), left, side="right")
+                block.truncate(cut)
+                lines, records = lines[:cut], records[:cut]
+                left -= int(records.sum())
+            good = records & (block.separators == expected_seps)
+            wrong = records & ~good
+            problems = []
+            if wrong.any():
+                found = int(block.separators[wrong][0]) + 1
+                sep_name = _SEPARATOR_NAMES.get(sep, repr(sep))
+                problems.append(Problem(
+                    path, "line", "wrong number of columns", lines[wrong],
+                    f"expected {len(columns)} {sep_name}-separated columns, found {found}",
+                ))
+            if good.any():
+                frame = _parse(block.select(buffer, good), columns, sep, quoted, encoding, path, lines)
+            else:
+                frame = pd.DataFrame({c: pd.Series([], dtype="str") for c in columns})
+            frame.index = pd.Index(lines[good], name="line")
+            yield Chunk(frame, path, "line", problems, header_lines=int(header))
+            line += block.newlines
+            pending = buffer[block.consumed:]
+            if not data:
+                return
+
+
+@dataclass
+class _Block:
+    """The complete records at the start of a byte buffer (one entry per record)."""
+
+    starts: np.ndarray  # byte offset of the record
+    ends: np.ndarray  # offset of its line end (of its last byte at the end of the file)
+    separators: np.ndarray  # separators outside quotes
+    newlines_before: np.ndarray  # line ends before the record's start
+    blank: np.ndarray  # the record is an empty line
+    newlines: int  # line ends within the records
+
+    @property
+    def consumed(self) -> int:
+        return int(self.ends[-1]) + 1 if len(self.ends) else 0
+
+    def truncate(self, count: int) -> None:
+        self.newlines = int(self.newlines_before[count]) if count < len(self.starts) else self.newlines
+        self.starts, self.ends = self.starts[:count], self.ends[:count]
+        self.separators, self.newlines_before = self.separators[:count], self.newlines_before[:count]
+        self.blank = self.blank[:count]
+
+    def select(self, buffer: bytes, keep: np.ndarray) -> bytes | memoryview:
+        """The bytes of the kept records (each with its line end)."""
+        if keep.all():
+            return memoryview(buffer)[: self.consumed]
+        lengths = np.diff(np.append(self.starts, self.consumed))
+        data = np.frombuffer(buffer, dtype=np.uint8, count=self.consumed)
+        return data[np.repeat(keep, lengths)].tobytes()
+
+
+def _scan(buffer: bytes, sep: int, quote: int | None, final: bool) -> _Block | None:
+    """Complete records of ``buffer``; at the end of the file the unterminated tail is one more."""
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    newline = data == _NEWLINE
+    is_sep = data == sep
+    if quote is not None:
+        outside = (np.cumsum(data == quote, dtype=np.uint8) & 1) == 0
+        record_end, is_sep = newline & outside, is_sep & outside
+    else:
+        record_end = newline
+    ends = np.flatnonzero(record_end)
+    if final and len(data) and (not len(ends) or ends[-1] != len(data) - 1):
+        ends = np.append(ends, len(data) - 1)
+    if not len(ends):
+        return None
+    starts = np.append(0, ends[:-1] + 1)
+    sep_positions = np.flatnonzero(is_sep)
+    separators = np.searchsorted(sep_positions, ends) - np.searchsorted(sep_positions, starts)
+    newline_positions = np.flatnonzero(newline[: ends[-1] + 1])
+    content = ends - starts + (data[ends] != _NEWLINE)
+    blank = (content == 0) | ((content == 1) & (data[starts] == _CARRIAGE_RETURN))
+    newlines_before = np.searchsorted(newline_positions, starts)
+    return _Block(starts, ends, separators, newlines_before, blank, len(newline_positions))
+
+
+def _parse(raw, columns, sep, quoted, encoding, path, lines) -> pd.DataFrame:
+    if encoding.lower().replace("-", "") not in ("utf8", "ascii"):
+        raw = bytes(raw).decode(encoding).encode("utf-8")
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(raw),
+            read_options=pacsv.ReadOptions(column_names=columns),
+            parse_options=pacsv.ParseOptions(delimiter=sep, quote_char='"' if quoted else False,
+                                             newlines_in_values=quoted),
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(columns, pa.string()),
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError) as err:
+        raise DataError(f"{path}, lines {lines[0]}-{lines[-1]}: cannot parse the text: {err}") from err
+    return table.to_pandas()
