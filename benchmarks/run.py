@@ -33,7 +33,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--all", action="store_true",
                    help="run every model entry of the config (default: benchmarks/configs/default.toml)")
     p.add_argument("--models", metavar="A,B",
-                   help="run only these entries, by label or registry name (e.g. fm,dcn_mix)")
+                   help="run only these entries, by label or registry name (e.g. fm,dcn_mix); separate with ';' "
+                        "when a label contains a comma ('DCN-V2 parallel, 3 layers;fm')")
     p.add_argument("--dataset", metavar="NAME",
                    help=f"data set to run on instead of the config's (registered: {', '.join(data.available())})")
     p.add_argument("--config", metavar="PATH", default=str(DEFAULT_CONFIG),
@@ -105,7 +106,8 @@ def main(argv=None) -> int:
         experiment = build_experiment(args)
         experiments = [experiment] + ([build_experiment(args, STUDY_CONFIG)] if args.study else [])
         if args.models:
-            wanted = [m.strip() for m in args.models.split(",") if m.strip()]
+            separator = ";" if ";" in args.models else ","
+            wanted = [m.strip() for m in args.models.split(separator) if m.strip()]
             choices = sorted({c for e in experiments for c in e.choices()})
             unknown = [w for w in wanted if w not in choices]
             if unknown:

@@ -104,3 +104,17 @@ def test_study_renders_from_hand_made_records(tmp_path):
     assert "hold 30.0% of the energy at initialisation and 60.0% after training" in md
     assert (tmp_path / "synthetic_ablation_auc_vs_params.png").exists()
     assert list(tmp_path.glob("synthetic_spectrum_*.png"))
+
+
+def test_study_command_end_to_end(tmp_path):
+    from benchmarks.run import main
+
+    wanted = "DCN-V2 parallel, 3 layers;DCN-Mix parallel, 1 layer(s);DCN-Mix stacked, 1 layer(s)"
+    assert main(["--study", "--quick", "--models", wanted, "--out", str(tmp_path), "--quiet"]) == 0
+    md = (tmp_path / "quick" / "study.md").read_text()
+    assert "| 1              | 0.6" in md and "| 2              | not run" in md
+    assert "### Low rank: singular values of the cross matrices of DCN-V2 parallel, 3 layers" in md
+    assert "- **Parallel vs stacked.**" in md and "- **DCN-Mix vs DCN-V2.**" in md
+    assert len(list((tmp_path / "quick" / "records").rglob("*.json"))) == 3
+    assert main(["--study", "--leaderboard", "--quick", "--out", str(tmp_path), "--quiet"]) == 0
+    assert (tmp_path / "quick" / "study.md").read_text() == md
