@@ -187,10 +187,11 @@ def plot(rows: list[dict], out_dir: Path, variant: str, batch: str) -> list[str]
         ("params", "trainable parameters", [r["params"] for r in ok]),
         ("latency", f"forward latency at batch {batch} (ms)", [r["latency"].get(batch, np.nan) for r in ok]),
     ]:
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for r, x in zip(ok, xs, strict=True):
-            ax.errorbar(x, r["test_auc"][0], yerr=r["test_auc"][1], fmt="o", capsize=3)
-            ax.annotate(r["label"], (x, r["test_auc"][0]), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        fig, ax = plt.subplots(figsize=(9, 4.8))
+        for i, (r, x) in enumerate(zip(ok, xs, strict=True)):
+            ax.errorbar(x, r["test_auc"][0], yerr=r["test_auc"][1], fmt="os^Dv<>ph*"[i % 10], capsize=3,
+                        color=f"C{i % 10}", label=r["label"])
+        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
         ax.set_xscale("log")
         ax.set_xlabel(xlabel + " (log scale)")
         ax.set_ylabel("test AUC (mean ± std over seeds)")
