@@ -9,6 +9,8 @@ import torch
 
 from data import Schema
 
+from .train import autocast, retain_freed_memory
+
 
 def random_batch(schema: Schema, batch_size: int, seed: int = 0) -> torch.Tensor:
     """``[batch_size, F]`` valid global indices, uniform within each field."""
@@ -18,27 +20,44 @@ def random_batch(schema: Schema, batch_size: int, seed: int = 0) -> torch.Tensor
     return local + torch.tensor(schema.offsets)
 
 
-def inference_call(model: torch.nn.Module, schema: Schema, batch_size: int) -> Callable[[], torch.Tensor]:
+def inference_call(
+    model: torch.nn.Module, schema: Schema, batch_size: int, precision: str = "fp32"
+) -> Callable[[], torch.Tensor]:
     """A no-argument call of ``model`` on a fixed random batch, in eval and inference mode.
 
     Puts ``model`` in eval mode; the harness probe and the pytest-benchmark checks time this.
+    ``precision="bf16"`` runs it under bfloat16 autocast (see ``benchmarks.train.autocast``).
     """
     model.eval()
     x = random_batch(schema, batch_size)
+    autocast(precision)  # validates it now rather than at the first call
 
     def call():
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(precision):
             return model(x)
 
     return call
 
 
 def measure_latency(
-    model: torch.nn.Module, schema: Schema, batch_size: int, *, warmup: int = 3, repeats: int = 15
+    model: torch.nn.Module,
+    schema: Schema,
+    batch_size: int,
+    *,
+    warmup: int = 3,
+    repeats: int = 15,
+    precision: str = "fp32",
+    retain_memory: bool = True,
 ) -> dict:
-    """Median and p90 wall time (ms) of ``model(x)`` in eval mode over ``repeats`` calls."""
+    """Median and p90 wall time (ms) of ``model(x)`` in eval mode over ``repeats`` calls.
+
+    ``retain_memory``: see ``benchmarks.train.retain_freed_memory`` (without it a large batch
+    spends much of its time in page faults).
+    """
+    if retain_memory:
+        retain_freed_memory()
     was_training = model.training
-    call = inference_call(model, schema, batch_size)
+    call = inference_call(model, schema, batch_size, precision)
     for _ in range(warmup):
         call()
     times = []
@@ -54,4 +73,5 @@ def measure_latency(
         "p90_ms": float(torch.quantile(times, 0.9)),
         "threads": torch.get_num_threads(),
         "repeats": repeats,
+        "precision": precision,
     }

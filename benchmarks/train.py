@@ -1,7 +1,14 @@
-"""The one training loop every model goes through."""
+"""The one training loop every model goes through, and its speed levers.
+
+Each lever is a keyword of :func:`fit` whose default is what won in ``python -m benchmarks.speed``
+(see results/speed.md): fused Adam, malloc keeping freed memory, bf16 autocast off by default.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -39,23 +46,68 @@ class FitResult:
         return asdict(self)
 
 
-def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> float:
-    """One optimisation step on the batch ``(x, y)`` with binary cross-entropy; returns the loss."""
-    loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x), y)
+PRECISIONS = ("fp32", "bf16")
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
+
+
+def set_malloc_thresholds(mmap_bytes: int, trim_bytes: int) -> bool:
+    """glibc ``mallopt``: blocks from ``mmap_bytes`` up are mmap-ed (and unmapped when freed), and free memory
+    above ``trim_bytes`` at the heap top goes back to the OS. Process-wide; False where malloc is not glibc's."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, mmap_bytes) and libc.mallopt(_M_TRIM_THRESHOLD, trim_bytes))
+    except (OSError, AttributeError, TypeError):
+        return False
+
+
+def retain_freed_memory() -> bool:
+    """Make glibc's malloc keep freed memory for reuse instead of handing it back to the OS.
+
+    By default every temporary above a few MiB (an FFM batch, an evaluation batch) is a fresh
+    mmap whose pages fault in one by one, on every step; with both thresholds at 1 GiB they are
+    reused from the heap. Process-wide and idempotent; returns False where malloc is not glibc's.
+    """
+    return set_malloc_thresholds(1 << 30, 1 << 30)
+
+
+def autocast(precision: str) -> contextlib.AbstractContextManager:
+    """``"bf16"``: matrix products in bfloat16 through CPU autocast; ``"fp32"``: nothing changes."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+    return torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
+
+
+def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float = 0.0, fused: bool = True):
+    """Adam over the parameters of ``model``; ``fused``: one kernel for all parameters instead of a loop over them."""
+    return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay, fused=fused or None)
+
+
+def _step(model, optimizer, x, y, precision: str) -> torch.Tensor:
+    with autocast(precision):
+        logits = model(x)
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), y)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    return loss.item()
+    return loss.detach()
+
+
+def train_step(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, precision: str = "fp32"
+) -> float:
+    """One optimisation step on the batch ``(x, y)`` with binary cross-entropy; returns the loss."""
+    return _step(model, optimizer, x, y, precision).item()
 
 
 @torch.inference_mode()
-def predict(model: torch.nn.Module, split: Split, batch_size: int = 16384) -> torch.Tensor:
-    """Click probabilities ``[N]`` of ``split`` in eval mode, in row order."""
+def predict(model: torch.nn.Module, split: Split, batch_size: int = 4096, precision: str = "fp32") -> torch.Tensor:
+    """Click probabilities ``[N]`` of ``split`` in eval mode, in row order (batches of 4096 ran fastest on CPU)."""
     was_training = model.training
     model.eval()
-    logits = torch.cat([model(x) for x, _ in batches(split, batch_size)])
+    with autocast(precision):
+        logits = torch.cat([model(x).float() for x, _ in batches(split, batch_size)])
     model.train(was_training)
-    return torch.sigmoid(logits.float())
+    return torch.sigmoid(logits)
 
 
 def fit(
@@ -69,9 +121,12 @@ def fit(
     eval_every: int | None = None,
     patience: int = 10,
     seed: int = 0,
-    eval_batch_size: int = 16384,
+    eval_batch_size: int = 4096,
     progress: bool = False,
     name: str | None = None,
+    fused_adam: bool = True,
+    retain_memory: bool = True,
+    precision: str = "fp32",
 ) -> FitResult:
     """Train ``model`` (index batch ``[B, F]`` -> logits ``[B]``) with Adam and BCE.
 
@@ -79,24 +134,32 @@ def fit(
     training stops after ``patience`` evaluations without a better validation AUC, or
     after ``max_epochs``. The best weights are restored and the test split scored with
     them. The seed fixes shuffling and dropout: the same seed (and the same model
-    initialisation and thread count) gives bit-identical metrics on CPU.
+    initialisation, thread count and levers) gives bit-identical metrics on CPU.
+
+    Speed levers: ``fused_adam`` (one fused Adam kernel), ``retain_memory`` (see
+    :func:`retain_freed_memory`), ``precision`` (``"bf16"``: bfloat16 autocast for training and
+    evaluation). The loop reads the losses back once per evaluation, not once per step;
+    a non-finite loss is then reported with the step where it first appeared.
     """
     for key, value in {"batch_size": batch_size, "max_epochs": max_epochs, "patience": patience}.items():
         if value < 1:
             raise ValueError(f"fit: {key} must be >= 1, got {value}")
     if eval_every is not None and eval_every < 1:
         raise ValueError(f"fit: eval_every must be >= 1 step or None (once per epoch), got {eval_every}")
+    autocast(precision)  # validates it before any work
     name = name or type(model).__name__
+    if retain_memory:
+        retain_freed_memory()
     torch.manual_seed(seed)
     shuffle = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    optimizer = make_optimizer(model, lr, weight_decay, fused_adam)
     steps_per_epoch = num_batches(dataset.train, batch_size)
     eval_every = eval_every or steps_per_epoch
 
     best = {"auc": -math.inf, "logloss": math.nan, "step": 0, "state": None}
     history: list[dict] = []
     step, stale, stopped_early, step_seconds, samples = 0, 0, False, 0.0, 0
-    loss_sum, loss_count = 0.0, 0
+    losses: list[torch.Tensor] = []  # since the last evaluation
     start = time.perf_counter()
     bar = tqdm(total=max_epochs * steps_per_epoch, desc=name, disable=not progress, leave=False, unit="step")
     model.train()
@@ -105,23 +168,18 @@ def fit(
         epoch += 1
         tick = time.perf_counter()
         for x, y in batches(dataset.train, batch_size, shuffle=True, generator=shuffle):
-            value = train_step(model, optimizer, x, y)
+            losses.append(_step(model, optimizer, x, y, precision))
             step += 1
             samples += len(y)
-            if not math.isfinite(value):
-                raise NonFiniteLossError(
-                    f"{name}: training loss is {value} at epoch {epoch}, step {step}; "
-                    "lower the learning rate or check the inputs"
-                )
-            loss_sum, loss_count = loss_sum + value, loss_count + 1
             if step % eval_every and step % steps_per_epoch:
                 continue
             step_seconds += time.perf_counter() - tick
-            val = evaluate(dataset.val.y, predict(model, dataset.val, eval_batch_size), "val")
+            train_loss = _mean_finite_loss(losses, step, steps_per_epoch, name)
+            losses = []
+            val = evaluate(dataset.val.y, predict(model, dataset.val, eval_batch_size, precision), "val")
             history.append({"step": step, "epoch": round(step / steps_per_epoch, 3),
-                            "train_loss": loss_sum / loss_count, "val_auc": val["auc"],
+                            "train_loss": train_loss, "val_auc": val["auc"],
                             "val_logloss": val["logloss"]})
-            loss_sum, loss_count = 0.0, 0
             if val["auc"] > best["auc"]:
                 state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 best.update(auc=val["auc"], logloss=val["logloss"], step=step, state=state)
@@ -136,7 +194,7 @@ def fit(
             tick = time.perf_counter()
     bar.close()
     model.load_state_dict(best["state"])
-    test = evaluate(dataset.test.y, predict(model, dataset.test, eval_batch_size), "test")
+    test = evaluate(dataset.test.y, predict(model, dataset.test, eval_batch_size, precision), "test")
     return FitResult(
         best_val_auc=best["auc"], best_val_logloss=best["logloss"],
         test_auc=test["auc"], test_logloss=test["logloss"],
@@ -146,3 +204,17 @@ def fit(
         samples_per_second=samples / step_seconds if step_seconds else 0.0,
         history=history,
     )
+
+
+def _mean_finite_loss(losses: list[torch.Tensor], step: int, steps_per_epoch: int, name: str) -> float:
+    """Mean of the losses of steps ``step - len(losses) + 1 .. step``; raises at the first non-finite one."""
+    window = torch.stack(losses)
+    finite = torch.isfinite(window)
+    if not finite.all():
+        first = int((~finite).nonzero()[0, 0])
+        bad_step = step - len(losses) + 1 + first
+        raise NonFiniteLossError(
+            f"{name}: training loss is {window[first].item()} at epoch {(bad_step - 1) // steps_per_epoch + 1}, "
+            f"step {bad_step}; lower the learning rate or check the inputs"
+        )
+    return window.mean().item()

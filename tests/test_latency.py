@@ -40,3 +40,10 @@ def test_training_step_latency(benchmark, name):
     y = (torch.rand(TRAIN_BATCH, generator=torch.Generator().manual_seed(0)) < 0.5).float()
     loss = benchmark(train_step, model, optimizer, x, y)
     assert loss > 0
+
+
+@pytest.mark.parametrize("name", ["deepfm", "dcn_v2"])
+def test_forward_latency_bf16(benchmark, name):
+    benchmark.group = "forward, batch 4096, bf16 autocast"
+    out = benchmark(inference_call(_model(name), SCHEMA, 4096, precision="bf16"))
+    assert out.shape == (4096,) and torch.isfinite(out).all()

@@ -172,3 +172,26 @@ def test_mixture_cross_net_shapes_and_parameter_count(expert_form, per_layer):
     assert net(torch.randn(B, M)).shape == (B, M)
     if expert_form == "study":
         assert per_layer(M, r, k) == 21_764
+
+
+def test_dropout_keeps_one_minus_p_and_rescales():
+    from models.layers import dropout
+
+    h = torch.ones(400, 500)
+    for p in (0.1, 0.5):
+        out = dropout(h, p)
+        assert abs((out == 0).float().mean().item() - p) < 0.01
+        assert out.unique().tolist() == [0.0, pytest.approx(1 / (1 - p))]
+    torch.manual_seed(3)
+    first = dropout(h, 0.1)
+    torch.manual_seed(3)
+    assert torch.equal(first, dropout(h, 0.1))  # seeded like any torch draw
+
+
+def test_mlp_dropout_only_in_training():
+    mlp = MLP(10, (8,), dropout=0.5, batch_norm=False)
+    x = torch.randn(B, 10)
+    mlp.eval()
+    assert torch.equal(mlp(x), mlp[1](mlp[0](x)))
+    mlp.train()
+    assert (mlp(x) == 0).sum() > (mlp[1](mlp[0](x)) == 0).sum()

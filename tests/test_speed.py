@@ -1,0 +1,185 @@
+"""The speed report's machinery on tiny settings, and the speed levers of ``fit``: no wall-clock asserts."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import data
+import models
+from benchmarks import peers, speed
+from benchmarks.train import NonFiniteLossError, fit, predict, retain_freed_memory
+from models.layers import CrossLayer, MixtureCrossLayer
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return data.load("synthetic", rows=3_000)
+
+
+def test_flops_of_a_cross_layer_equal_the_formula():
+    B, M = 8, 12
+    layer = CrossLayer(M)
+    x = torch.randn(B, M)
+    assert speed.count_flops(lambda: layer(x, x)) == 2 * B * M * M  # W x_l: one [B, M] x [M, M] product
+
+
+def test_flops_of_a_mixture_layer_equal_the_formula():
+    B, M, r, k = 4, 10, 3, 2
+    layer = MixtureCrossLayer(M, rank=r, num_experts=k, expert_form="paper")
+    x = torch.randn(B, M)
+    products = 2 * B * M * k  # gate
+    products += 2 * B * M * k * r  # V codes
+    products += 2 * B * k * r * r  # C, per expert
+    products += 2 * B * k * M  # g @ bias
+    products += 2 * B * (k * r) * M  # U back
+    assert speed.count_flops(lambda: layer(x, x)) == products
+
+
+def test_flops_per_sample_of_dcn_v2_forward_and_training():
+    schema = data.load("synthetic", rows=100).schema
+    model = models.build("dcn_v2", schema, num_layers=2, hidden_units=(8, 4), embed_dim=3)
+    M = schema.num_fields * 3
+    forward = 2 * (2 * M * M) + 2 * (M * 8 + 8 * 4) + 2 * (M + 4)  # cross layers, DNN, output
+    counted = speed.flops_per_sample(model, torch.zeros(16, schema.num_fields, dtype=torch.long) + 3)
+    assert counted["forward"] == forward
+    assert counted["train"] == 3 * forward  # backward: one product for the input, one for the weight
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_roofline_fraction():
+    assert speed.roofline_fraction(1e6, 1e5, 200.0) == pytest.approx(0.5)  # 100 GFLOP/s of 200
+    assert speed.roofline_fraction(0.0, 1e5, 200.0) is None  # no matrix products (FM, FFM)
+    assert speed.roofline_fraction(1e6, 1e5, None) is None  # no bf16 rate on this CPU
+
+
+def _entry(label, ours_fit, ours_bare, peer_rate, peer_library="pytorch-fm"):
+    peer = f"{peer_library} Model"
+    return {
+        "label": label, "model": "fm", "hparams": {"embed_dim": 16},
+        "implementations": [{"name": "ours", "library": None}, {"name": peer, "library": peer_library}],
+        "flops_per_sample": {"forward": 1e5, "train": 3e5},
+        "training": {
+            "ours: fit": {"samples_per_s": ours_fit, "val_auc": 0.7, "train_only_samples_per_s": ours_fit},
+            "ours: bare loop": {"samples_per_s": ours_bare, "val_auc": 0.7},
+            f"{peer}: bare loop": {"samples_per_s": peer_rate, "val_auc": 0.69},
+            f"{peer}: bare loop, our levers": {"samples_per_s": peer_rate * 1.5, "val_auc": 0.69},
+            f"{peer}: own fit": {"samples_per_s": peer_rate / 2, "val_auc": 0.69},
+        },
+        "latency_ms": {"ours": {"1": 0.05, "4096": 2.0}, peer: {"1": "fails: IndexError: boom", "4096": 4.0}},
+        "memory": {"ours": {"train_peak_mib": 3.5}, peer: {"error": "x"}},
+    }
+
+
+def _report(cases, peers_installed):
+    settings = {**speed.asdict(speed.QUICK), "cases": list(cases), "arch": speed.ARCH}
+    env = {"torch": "x", "python": "3", "threads": 2, "cpu": "Test CPU", "cpu_capability": "AVX512", "bf16": True,
+           "cores": 2, "peers": peers_installed}
+    return {"settings": settings, "environment": env, "roofline_gflops": {"fp32": 200.0, "bf16": 800.0},
+            "cases": cases, "seconds": 61.0}
+
+
+def test_report_renders_from_hand_made_numbers():
+    report = _report({"ffm": _entry("FFM", 300e3, 320e3, 100e3), "dcn_v2": _entry("DCN-V2", 100e3, 125e3, 90e3)},
+                     {"pytorch-fm": "0.7.0", "DeepCTR-Torch": None, "FuxiCTR": None})
+    text = speed.render(report)
+    ffm_row = "| FFM | 300k | 300k | 320k | 0.94 | pytorch-fm Model, bare loop | 100k | **3.00x** | 2.00x | 0.7000 |"
+    assert ffm_row in text
+    assert "| FFM: ours >= 3x pytorch-fm | 3.00 | met | pytorch-fm Model: bare loop | 2.00 |" in text
+    assert "| DCN-V2: fit >= 0.9x our bare loop | 0.80 | **not met** |" in text
+    assert "| DCN-V2: training >= 60% of the fp32 roofline | 0.15 | **not met** |" in text  # 3e5 x 1e5 / 200e9
+    assert "fails: IndexError: boom" in text and "| 3.5 |" in text
+    assert "Not installed, so not compared: DeepCTR-Torch, FuxiCTR" in text
+    report["levers"] = [{"lever": "Adam implementation", "case": "ffm", "off": "for-loop", "on": "fused",
+                         "off_ms": 2.0, "on_ms": 1.6, "speedup": 1.25, "note": ""}]
+    report["bf16_parity"] = [{"case": "dcn_v2", "fp32_auc": [0.71, 0.72], "bf16_auc": [0.7105, 0.7195],
+                              "fp32_samples_per_s": 100e3, "bf16_samples_per_s": 150e3}]
+    report["cases"]["ffm"]["allocator"] = {"default": {"step_ms": 2.0, "forward_4096_ms": 9.0},
+                                           "retain": {"step_ms": 1.5, "forward_4096_ms": 2.0}}
+    text = speed.render(report)
+    assert "| Adam implementation | ffm | for-loop: 2.00 | fused: 1.60 | 1.25 |  |" in text
+    assert "| DCN-V2 | 0.7100, 0.7200 | 0.7105, 0.7195 | 100k | 150k | 1.50 | 22% | 6% |" in text  # 3e5 x 150e3
+    assert "| FFM | 2.000 -> 1.500 | 9.00 -> 2.00 |" in text
+    targets = {t["target"]: t for t in speed.check_targets(report)}
+    assert targets["FFM: ours >= 1x the fastest peer"]["against"] == "pytorch-fm Model: bare loop"
+
+
+def test_report_says_when_no_peer_is_installed(tiny):
+    assert speed.implementations("ffm", tiny.schema, {lib: None for lib in peers.LIBRARIES})[1:] == []
+    line = speed._peers_line({lib: None for lib in peers.LIBRARIES})
+    assert line.startswith("Peers: none installed.") and peers.INSTALL_HINT in line
+    entry = _entry("FM", 1e6, 1e6, 1.0)
+    entry["implementations"] = entry["implementations"][:1]
+    entry["training"] = {k: v for k, v in entry["training"].items() if k.startswith("ours")}
+    report = _report({"fm": entry}, {lib: None for lib in peers.LIBRARIES})
+    text = speed.render(report)
+    assert "| FM: ours >= 1x the fastest peer | - | not measured | not installed |" in text
+    assert "| FM | 1,000k | 1,000k | 1,000k | 1.00 | - | - | - |" in text
+
+
+def test_quick_run_of_our_models_end_to_end(tiny, tmp_path):
+    settings = speed.Settings(rows=3_000, rounds=1, latency_repeats=1, peers=False, memory=False, levers=False)
+    report = speed.run(settings, ["fm", "dcn_mix"], log=lambda _: None)
+    speed.write(report, tmp_path / "speed.md")
+    text = (tmp_path / "speed.md").read_text()
+    assert "Peers: not measured (`--no-peers`)." in text and "DCN-Mix, 3 layers" in text
+    assert (tmp_path / "speed.json").exists()
+    assert report["cases"]["fm"]["flops_per_sample"]["forward"] == 0  # gathers and elementwise only
+    assert report["cases"]["dcn_mix"]["training"]["ours: fit"]["samples_per_s"] > 0
+
+
+def test_peers_are_imported_lazily():
+    libraries = ("torchfm", "deepctr_torch", "fuxictr")
+    code = f"import benchmarks.speed, sys; print([m for m in {libraries} if m in sys.modules])"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+
+
+@pytest.mark.parametrize("peer", peers.PEERS, ids=lambda p: f"{p.case}-{p.library}")
+def test_installed_peers_build_and_score(tiny, peer):
+    if not peers.installed()[peer.library]:
+        pytest.skip(f"{peer.library} is not installed ({peers.INSTALL_HINT})")
+    torch.manual_seed(0)
+    model = peer.make(tiny.schema, speed.ARCH)
+    probabilities = speed.scores(model, peer.encode(tiny.val.x[:64], tiny.schema), peer.probabilities)
+    assert probabilities.shape == (64,) and ((probabilities >= 0) & (probabilities <= 1)).all()
+
+
+# ---- the levers of fit ------------------------------------------------------------------------------------
+
+
+def test_levers_keep_fit_deterministic(tiny):
+    def run(**levers):
+        torch.manual_seed(0)
+        return fit(models.build("deepfm", tiny.schema), tiny, max_epochs=1, seed=3, **levers)
+
+    fused, loop = run(), run(fused_adam=False)
+    assert fused.history == run().history  # bit-identical with the default levers
+    assert fused.best_val_auc == pytest.approx(loop.best_val_auc, abs=2e-3)  # same algorithm, another kernel
+    assert run(precision="bf16").best_val_auc == pytest.approx(fused.best_val_auc, abs=0.02)
+
+
+def test_precision_is_checked(tiny):
+    model = models.build("lr", tiny.schema)
+    with pytest.raises(ValueError, match=r"precision must be one of \['fp32', 'bf16'\], got 'fp16'"):
+        fit(model, tiny, precision="fp16")
+    assert predict(model, tiny.val, precision="bf16").dtype == torch.float32
+
+
+def test_non_finite_loss_names_the_step_where_it_appeared(tiny):
+    class LateNaN(torch.nn.Module):  # finite for one step, then NaN
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += self.training
+            return self.w * torch.ones(len(x)) + (float("nan") if self.calls > 1 else 0.0)
+
+    with pytest.raises(NonFiniteLossError, match="late: training loss is nan at epoch 1, step 2"):
+        fit(LateNaN(), tiny, eval_every=5, name="late")
+
+
+def test_retain_freed_memory_is_idempotent():
+    assert retain_freed_memory() == retain_freed_memory()
