@@ -52,6 +52,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--force", action="store_true", help="rerun even where a finished record exists")
     p.add_argument("--threads", type=int, default=min(torch.get_num_threads(), 2), metavar="N",
                    help="torch intra-op threads for training and latency (default: %(default)s)")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: matrix products under bfloat16 CPU autocast in training and latency "
+                        "(default fp32; see results/speed.md for its speed and AUC parity)")
+    p.add_argument("--no-fused-adam", action="store_true",
+                   help="use the per-parameter Adam loop instead of the fused kernel (default: fused)")
+    p.add_argument("--no-retain-memory", action="store_true",
+                   help="leave glibc malloc returning freed memory to the OS (default: keep it, avoiding page "
+                        "faults on every large temporary)")
     p.add_argument("--out", metavar="DIR", default="results", help="results folder (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--progress", action="store_true",
@@ -116,11 +124,13 @@ def main(argv=None) -> int:
     except (ConfigError, KeyError) as e:
         print(f"error: {e.args[0]}", file=sys.stderr)
         return 2
+    levers = {"precision": args.precision, "fused_adam": not args.no_fused_adam,
+              "retain_memory": not args.no_retain_memory}
     if not args.leaderboard:
         for to_run in experiments:
             say(f"{to_run.dataset}: {len(to_run.entries)} model(s) x {len(to_run.seeds)} seed(s), "
                 f"{args.threads} thread(s) -> {out}/records")
-            summary = run_experiment(to_run, out, threads=args.threads, force=args.force,
+            summary = run_experiment(to_run, out, threads=args.threads, force=args.force, levers=levers,
                                      progress=not args.quiet and (args.progress or sys.stderr.isatty()))
             failed += summary.failed
             say(f"ran {summary.ran}, reused {summary.reused}, failed {summary.failed}")

@@ -23,6 +23,9 @@ from .metrics import evaluate
 from .records import dataset_variant, environment, read_record, record_path, write_record
 from .train import fit
 
+LEVERS = {"precision": "fp32", "fused_adam": True, "retain_memory": True}  # fit keywords, their defaults
+LATENCY_LEVERS = ("precision", "retain_memory")  # the ones the latency probe takes too
+
 
 @dataclass
 class SweepSummary:
@@ -43,14 +46,17 @@ def dataset_summary(dataset: data.Dataset, name: str, options: dict) -> dict:
 
 def run_one(entry: ModelEntry, seed: int, dataset: data.Dataset, summary: dict, experiment: Experiment,
             key: dict, progress: bool) -> dict:
+    """Train and time one (entry, seed); the speed levers in ``key`` go to ``fit`` and the latency probe."""
+    levers = key["levers"]
     record = {"label": entry.label, "key": key, "dataset": summary, "environment": environment(key["threads"])}
     try:
         torch.manual_seed(seed)
         model = models.build(entry.model, dataset.schema, **entry.hparams)
         init_cross = analysis.snapshot(model)
         result = fit(model, dataset, seed=seed, progress=progress, name=f"{entry.label} seed {seed}",
-                     **experiment.train_settings(entry))
-        latency = {str(b): measure_latency(model, dataset.schema, b) for b in experiment.latency_batch_sizes}
+                     **experiment.train_settings(entry), **levers)
+        probe = {k: v for k, v in levers.items() if k in LATENCY_LEVERS}
+        latency = {str(b): measure_latency(model, dataset.schema, b, **probe) for b in experiment.latency_batch_sizes}
         spectrum = None if init_cross is None else analysis.analyze(model, init_cross, dataset)
     except Exception as e:  # recorded, reported on the leaderboard; the sweep goes on
         return record | {"status": "failed", "error": f"{type(e).__name__}: {e}",
@@ -74,7 +80,14 @@ def run_one(entry: ModelEntry, seed: int, dataset: data.Dataset, summary: dict, 
 
 def run_experiment(experiment: Experiment, out_dir: Path, *, threads: int, force: bool = False,
                    progress: bool = False, levers: dict | None = None) -> SweepSummary:
-    """Make sure a record exists for every (entry, seed) of ``experiment`` under ``out_dir``."""
+    """Make sure a record exists for every (entry, seed) of ``experiment`` under ``out_dir``.
+
+    ``levers``: speed options of ``fit`` (see ``LEVERS``); every one is recorded in the key.
+    """
+    unknown = sorted(set(levers or {}) - set(LEVERS))
+    if unknown:
+        raise ValueError(f"unknown speed lever(s) {unknown}; accepted: {sorted(LEVERS)}")
+    levers = LEVERS | (levers or {})
     torch.set_num_threads(threads)
     todo = []
     summary = SweepSummary()

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -216,3 +217,18 @@ def test_cli_errors(capsys):
         main([])
     assert main(["--all", "--dataset", "nope", "--quiet"]) == 2
     assert "unknown data set 'nope'" in capsys.readouterr().err
+
+
+def test_speed_levers_reach_fit_and_the_key(tmp_path, monkeypatch):
+    exp = parse_config(TINY).select(["lr"])
+    seen = []
+    real_fit = sweep.fit
+    monkeypatch.setattr(sweep, "fit", lambda *a, **kw: seen.append(kw) or real_fit(*a, **kw))
+    run_experiment(replace(exp, seeds=(0,)), tmp_path, threads=1, levers={"fused_adam": False})
+    assert seen[0]["fused_adam"] is False and seen[0]["precision"] == "fp32"
+    record = load_records(tmp_path)[0]
+    assert record["key"]["levers"] == {"fused_adam": False, "precision": "fp32", "retain_memory": True}
+    md = render(load_records(tmp_path), exp, tmp_path)
+    assert "**speed levers**: fused_adam=False, precision=fp32, retain_memory=True" in md
+    with pytest.raises(ValueError, match=r"unknown speed lever\(s\) \['turbo'\]"):
+        run_experiment(exp, tmp_path, threads=1, levers={"turbo": True})
