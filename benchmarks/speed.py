@@ -784,8 +784,10 @@ def render(report: dict) -> str:
                    "forward ms, batch 4096", "peak train MiB"], rows)
     out += ["", "## FLOPs and the roofline", "",
             "Matrix-product FLOPs per sample (`torch.utils.flop_counter.FlopCounterMode`: mm, addmm, bmm; "
-            "gathers and elementwise work are not counted, so FM and FFM count 0). Fraction of the roofline = "
-            "FLOPs x samples/s over the `torch.mm` rate; training uses our `fit` samples/s.", ""]
+            "gathers and elementwise work are not counted, so FM and FFM count 0), as executed: DCN-Mix's C runs "
+            "as one block-diagonal product, k times the FLOPs of k separate r x r products (9% more in all). "
+            "Fraction of the roofline = FLOPs x samples/s over the `torch.mm` rate; training uses our `fit` "
+            "samples/s.", ""]
     rows = []
     for entry in report["cases"].values():
         f = entry["flops_per_sample"]

@@ -31,7 +31,7 @@ def test_flops_of_a_mixture_layer_equal_the_formula():
     x = torch.randn(B, M)
     products = 2 * B * M * k  # gate
     products += 2 * B * M * k * r  # V codes
-    products += 2 * B * k * r * r  # C, per expert
+    products += 2 * B * (k * r) * (k * r)  # C, as one block-diagonal [k r, k r]
     products += 2 * B * k * M  # g @ bias
     products += 2 * B * (k * r) * M  # U back
     assert speed.count_flops(lambda: layer(x, x)) == products
