@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from tabulate import tabulate
 from torch.utils.flop_counter import FlopCounterMode
 
 import data
@@ -35,6 +36,7 @@ from data import Dataset, Schema
 from . import peers as peer_registry
 from .latency import inference_call, random_batch
 from .metrics import evaluate
+from .records import cpu_model
 from .train import autocast, fit, make_optimizer, predict, retain_freed_memory, set_malloc_thresholds
 
 ARCH = {"embed_dim": 16, "hidden_units": (128, 64, 32), "dropout": 0.1, "num_layers": 3, "rank": 16, "num_experts": 4}
@@ -588,19 +590,9 @@ def bf16_parity(dataset: Dataset, s: Settings, cases, log) -> list[dict]:
 def environment(s: Settings) -> dict:
     return {
         "torch": torch.__version__, "python": platform.python_version(), "threads": torch.get_num_threads(),
-        "cpu": _cpu_name(), "cpu_capability": torch.backends.cpu.get_cpu_capability(), "bf16": cpu_has_bf16(),
+        "cpu": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(), "bf16": cpu_has_bf16(),
         "cores": os.cpu_count(), "peers": peer_registry.installed() if s.peers else None,
     }
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def run(s: Settings, cases: list[str], log=print) -> dict:
@@ -707,8 +699,7 @@ def _fmt_pct(v: float | None) -> str:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(r) + " |" for r in rows]
+    return tabulate(rows, headers=header, tablefmt="github", disable_numparse=True).splitlines()
 
 
 def render(report: dict) -> str:

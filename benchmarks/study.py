@@ -220,13 +220,13 @@ def conclusions(grid_entries, comparison_entries, study_runs, comp_runs, alpha: 
     by_label = {e.label: comp_runs.get(e.label) for e in comparison_entries}
     mix, v2 = by_label.get("DCN-Mix parallel, 1 layer"), by_label.get("DCN-V2 parallel, 3 layers")
     if mix and v2 and _ok(mix) and _ok(v2):
-        m, v = _ok(mix)[0], _ok(v2)[0]
+        m, v = summarize("DCN-Mix", mix), summarize("DCN-V2", v2)
         lat = max(m["latency"], key=int)
         lines.append(
             f"- **DCN-Mix vs DCN-V2.** The study: DCN-Mix parallel-1 0.0003 below DCN-V2 parallel-3 in validation "
             f"AUC with 49.5% of its parameters. Here DCN-Mix parallel-1 is {_compare(mix, v2, alpha)}, with "
-            f"{m['params'] / v['params']:.1%} of the parameters and {m['latency'][lat]['median_ms']:.2f} ms vs "
-            f"{v['latency'][lat]['median_ms']:.2f} ms per batch of {lat}.")
+            f"{m['params'] / v['params']:.1%} of the parameters and {m['latency'][lat]:.2f} ms vs "
+            f"{v['latency'][lat]:.2f} ms per batch of {lat} (median over seeds).")
     spectral = [r for r in _ok(v2 or []) if r.get("spectrum")]
     if spectral:
         def energy(when):
