@@ -249,7 +249,13 @@ def render_study(records: list[dict], comparison: Experiment, study: Experiment,
              "(regenerate from records alone with `--study --leaderboard`). The study's own figures are "
              "validation AUC on a private purchase log; ours are on the data set named in each section.", ""]
     comp_all = select_runs(records, comparison)
+    shared = {e.label for e in study.entries if any(e.model == c.model and e.hparams == c.hparams
+                                                    for c in comparison.entries)}
+    partial = []
     for variant, study_runs in select_runs(records, study).items():
+        if not set(study_runs) - shared:
+            partial.append(variant)  # only records shared with the leaderboard: the study was not run there
+            continue
         comp_runs = comp_all.get(variant, {})
         every = [r for rs in list(study_runs.values()) + list(comp_runs.values()) for r in rs]
         lines += header(variant, every, alpha)
@@ -263,6 +269,9 @@ def render_study(records: list[dict], comparison: Experiment, study: Experiment,
         lines += ablation_section(target.group("ablation"), target.group("form"), study_runs, reference,
                                   out_dir, variant)
         lines += conclusions(target.group("grid"), comparison.entries, study_runs, comp_runs, alpha)
+    if partial:
+        lines += [f"Not run here (only the leaderboard's records): {', '.join(partial)}; "
+                  "`python -m benchmarks.run --study --dataset NAME` adds a section.", ""]
     return "\n".join(lines)
 
 

@@ -93,7 +93,11 @@ def test_study_renders_from_hand_made_records(tmp_path):
             bonus = 0.02 if e.hparams["combine"] == "parallel" else 0.0
             r = _fake(study, e, seed, 0.70 + bonus + 0.001 * seed)
             records[json.dumps(r["key"], sort_keys=True)] = r
-    md = render_study(list(records.values()), comparison, study, tmp_path)
+    shared_only = _fake(comparison, comparison.entries[-1], 0, 0.7)  # a preset the grid shares, elsewhere
+    shared_only["dataset"] = shared_only["dataset"] | {"name": "other", "variant": "other"}
+    shared_only["key"] = shared_only["key"] | {"dataset": "other"}
+    md = render_study(list(records.values()) + [shared_only], comparison, study, tmp_path)
+    assert "## other" not in md and "Not run here (only the leaderboard's records): other;" in md
     assert "| 1              | 0.7210 ± 0.0010 (test 0.7110 ± 0.0010) | 0.6345" in md
     assert "| DCN-V2 parallel, 3 layers | 0.7010 ± 0.0010" in md and "| 110,017  | 110,017" in md
     assert "NO" not in md.split("### All families")[1].split("###")[0]
