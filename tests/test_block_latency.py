@@ -48,18 +48,18 @@ BLOCKS = {
 }
 
 
-def _block(name):
+def _block(name, batch_size):
+    """The block ``name`` (seeded) and its inputs for ``batch_size`` rows, always as a tuple."""
     torch.manual_seed(0)
     make, inputs = BLOCKS[name]
-    return make(), inputs
+    args = inputs(batch_size)
+    return make(), args if isinstance(args, tuple) else (args,)
 
 
 @pytest.mark.parametrize("name", list(BLOCKS))
 def test_block_forward_latency(benchmark, name):
     benchmark.group = "block forward, batch 4096"
-    block, inputs = _block(name)
-    args = inputs(4096)
-    args = args if isinstance(args, tuple) else (args,)
+    block, args = _block(name, 4096)
     block.eval()
 
     def call():
@@ -73,9 +73,7 @@ def test_block_forward_latency(benchmark, name):
 @pytest.mark.parametrize("name", list(BLOCKS))
 def test_block_training_latency(benchmark, name):
     benchmark.group = "block forward + backward, batch 1024"
-    block, inputs = _block(name)
-    args = inputs(1024)
-    args = args if isinstance(args, tuple) else (args,)
+    block, args = _block(name, 1024)
     args = tuple(a.requires_grad_() if a.is_floating_point() else a for a in args)
     block.train()
 
