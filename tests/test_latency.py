@@ -11,8 +11,8 @@ import torch
 
 import data
 import models
-from benchmarks.latency import inference_call, random_batch
-from benchmarks.train import train_step
+from benchmarks.engine.latency import inference_call, random_batch
+from benchmarks.engine.step import train_step
 
 SCHEMA = data.load("synthetic", rows=100).schema
 TRAIN_BATCH = 1024

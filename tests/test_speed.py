@@ -9,8 +9,11 @@ import torch
 
 import data
 import models
-from benchmarks import peers, speed
-from benchmarks.train import NonFiniteLossError, fit, predict, retain_freed_memory
+from dataclasses import asdict
+
+from benchmarks.speed import cases, measure, peers, render
+from benchmarks.speed import main as speed_main
+from benchmarks.engine.fit import NonFiniteLossError, fit, predict
 from models.layers import CrossLayer, MixtureCrossLayer
 
 
@@ -28,7 +31,7 @@ def test_flops_of_a_cross_layer_equal_the_formula():
     B, M = 8, 12
     layer = CrossLayer(M)
     x = torch.randn(B, M)
-    assert speed.count_flops(lambda: layer(x, x)) == 2 * B * M * M  # W x_l: one [B, M] x [M, M] product
+    assert measure.count_flops(lambda: layer(x, x)) == 2 * B * M * M  # W x_l: one [B, M] x [M, M] product
 
 
 def test_flops_of_a_mixture_layer_equal_the_formula():
@@ -40,7 +43,7 @@ def test_flops_of_a_mixture_layer_equal_the_formula():
     products += 2 * B * (k * r) * (k * r)  # C, as one block-diagonal [k r, k r]
     products += 2 * B * k * M  # g @ bias
     products += 2 * B * (k * r) * M  # U back
-    assert speed.count_flops(lambda: layer(x, x)) == products
+    assert measure.count_flops(lambda: layer(x, x)) == products
 
 
 def test_flops_per_sample_of_dcn_v2_forward_and_training():
@@ -48,16 +51,16 @@ def test_flops_per_sample_of_dcn_v2_forward_and_training():
     model = models.build("dcn_v2", schema, num_layers=2, hidden_units=(8, 4), embed_dim=3)
     M = schema.num_fields * 3
     forward = 2 * (2 * M * M) + 2 * (M * 8 + 8 * 4) + 2 * (M + 4)  # cross layers, DNN, output
-    counted = speed.flops_per_sample(model, torch.zeros(16, schema.num_fields, dtype=torch.long) + 3)
+    counted = measure.flops_per_sample(model, torch.zeros(16, schema.num_fields, dtype=torch.long) + 3)
     assert counted["forward"] == forward
     assert counted["train"] == 3 * forward  # backward: one product for the input, one for the weight
     assert all(p.grad is None for p in model.parameters())
 
 
 def test_roofline_fraction():
-    assert speed.roofline_fraction(1e6, 1e5, 200.0) == pytest.approx(0.5)  # 100 GFLOP/s of 200
-    assert speed.roofline_fraction(0.0, 1e5, 200.0) is None  # no matrix products (FM, FFM)
-    assert speed.roofline_fraction(1e6, 1e5, None) is None  # no bf16 rate on this CPU
+    assert measure.roofline_fraction(1e6, 1e5, 200.0) == pytest.approx(0.5)  # 100 GFLOP/s of 200
+    assert measure.roofline_fraction(0.0, 1e5, 200.0) is None  # no matrix products (FM, FFM)
+    assert measure.roofline_fraction(1e6, 1e5, None) is None  # no bf16 rate on this CPU
 
 
 def _entry(label, ours_fit, ours_bare, peer_rate, peer_library="pytorch-fm"):
@@ -79,7 +82,7 @@ def _entry(label, ours_fit, ours_bare, peer_rate, peer_library="pytorch-fm"):
 
 
 def _report(cases, peers_installed):
-    settings = {**speed.asdict(speed.QUICK), "cases": list(cases), "arch": speed.ARCH}
+    settings = {**asdict(cases.QUICK), "cases": list(cases), "arch": cases.ARCH}
     env = {"torch": "x", "python": "3", "threads": 2, "cpu": "Test CPU", "cpu_capability": "AVX512", "bf16": True,
            "cores": 2, "peers": peers_installed}
     return {"settings": settings, "environment": env, "roofline_gflops": {"fp32": 200.0, "bf16": 800.0},
@@ -89,7 +92,7 @@ def _report(cases, peers_installed):
 def test_report_renders_from_hand_made_numbers():
     report = _report({"ffm": _entry("FFM", 300e3, 320e3, 100e3), "dcn_v2": _entry("DCN-V2", 100e3, 125e3, 90e3)},
                      {"pytorch-fm": "0.7.0", "DeepCTR-Torch": None, "FuxiCTR": None})
-    text = _cells(speed.render(report))
+    text = _cells(render.render(report))
     ffm_row = "| FFM | 300k | 300k | 320k | 0.94 | pytorch-fm Model, bare loop | 100k | **3.00x** | 2.00x | 0.7000 |"
     assert ffm_row in text
     assert "| FFM: ours >= 3x pytorch-fm | 3.00 | met | pytorch-fm Model: bare loop | 2.00 |" in text
@@ -103,31 +106,31 @@ def test_report_renders_from_hand_made_numbers():
                               "fp32_samples_per_s": 100e3, "bf16_samples_per_s": 150e3}]
     report["cases"]["ffm"]["allocator"] = {"default": {"step_ms": 2.0, "forward_4096_ms": 9.0},
                                            "retain": {"step_ms": 1.5, "forward_4096_ms": 2.0}}
-    text = _cells(speed.render(report))
+    text = _cells(render.render(report))
     assert "| Adam implementation | ffm | for-loop: 2.00 | fused: 1.60 | 1.25 |  |" in text
     assert "| DCN-V2 | 0.7100, 0.7200 | 0.7105, 0.7195 | 100k | 150k | 1.50 | 22% | 6% |" in text  # 3e5 x 150e3
     assert "| FFM | 2.000 -> 1.500 | 9.00 -> 2.00 |" in text
-    targets = {t["target"]: t for t in speed.check_targets(report)}
+    targets = {t["target"]: t for t in render.check_targets(report)}
     assert targets["FFM: ours >= 1x the fastest peer"]["against"] == "pytorch-fm Model: bare loop"
 
 
 def test_report_says_when_no_peer_is_installed(tiny):
-    assert speed.implementations("ffm", tiny.schema, {lib: None for lib in peers.LIBRARIES})[1:] == []
-    line = speed._peers_line({lib: None for lib in peers.LIBRARIES})
+    assert measure.implementations("ffm", tiny.schema, {lib: None for lib in peers.LIBRARIES})[1:] == []
+    line = render._peers_line({lib: None for lib in peers.LIBRARIES})
     assert line.startswith("Peers: none installed.") and peers.INSTALL_HINT in line
     entry = _entry("FM", 1e6, 1e6, 1.0)
     entry["implementations"] = entry["implementations"][:1]
     entry["training"] = {k: v for k, v in entry["training"].items() if k.startswith("ours")}
     report = _report({"fm": entry}, {lib: None for lib in peers.LIBRARIES})
-    text = _cells(speed.render(report))
+    text = _cells(render.render(report))
     assert "| FM: ours >= 1x the fastest peer | - | not measured | not installed |" in text
     assert "| FM | 1,000k | 1,000k | 1,000k | 1.00 | - | - | - |" in text
 
 
 def test_quick_run_of_our_models_end_to_end(tiny, tmp_path):
-    settings = speed.Settings(rows=3_000, rounds=1, latency_repeats=1, peers=False, memory=False, levers=False)
-    report = speed.run(settings, ["fm", "dcn_mix"], log=lambda _: None)
-    speed.write(report, tmp_path / "speed.md")
+    settings = cases.Settings(rows=3_000, rounds=1, latency_repeats=1, peers=False, memory=False, levers=False)
+    report = speed_main.run(settings, ["fm", "dcn_mix"], log=lambda _: None)
+    render.write(report, tmp_path / "speed.md")
     text = _cells((tmp_path / "speed.md").read_text())
     assert "Peers: not measured (`--no-peers`)." in text and "DCN-Mix, 3 layers" in text
     assert (tmp_path / "speed.json").exists()
@@ -146,8 +149,8 @@ def test_installed_peers_build_and_score(tiny, peer):
     if not peers.installed()[peer.library]:
         pytest.skip(f"{peer.library} is not installed ({peers.INSTALL_HINT})")
     torch.manual_seed(0)
-    model = peer.make(tiny.schema, speed.ARCH)
-    probabilities = speed.scores(model, peer.encode(tiny.val.x[:64], tiny.schema), peer.probabilities)
+    model = peer.make(tiny.schema, cases.ARCH)
+    probabilities = measure.scores(model, peer.encode(tiny.val.x[:64], tiny.schema), peer.probabilities)
     assert probabilities.shape == (64,) and ((probabilities >= 0) & (probabilities <= 1)).all()
 
 
@@ -187,5 +190,12 @@ def test_non_finite_loss_names_the_step_where_it_appeared(tiny):
         fit(LateNaN(), tiny, eval_every=5, name="late")
 
 
-def test_retain_freed_memory_is_idempotent():
-    assert retain_freed_memory() == retain_freed_memory()
+def test_retain_memory_lever_switches_malloc_only_when_asked(tiny, monkeypatch):
+    import benchmarks.engine.fit as engine_fit
+
+    calls = []
+    monkeypatch.setattr(engine_fit, "retain_freed_memory", lambda: calls.append(1) or True)
+    for retain in (False, True):
+        torch.manual_seed(0)
+        fit(models.build("lr", tiny.schema), tiny, max_epochs=1, retain_memory=retain)
+    assert calls == [1]

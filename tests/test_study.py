@@ -5,9 +5,9 @@ import pytest
 import torch
 
 import models
-from benchmarks import analysis
-from benchmarks.config import DEFAULT_CONFIG, STUDY_CONFIG, load_config
-from benchmarks.study import render_study
+from benchmarks.engine import spectrum as analysis
+from benchmarks.harness.config import DEFAULT_CONFIG, STUDY_CONFIG, load_config
+from benchmarks.reports.study import render_study
 
 
 def _matrix_with_spectrum(s):

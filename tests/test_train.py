@@ -3,8 +3,8 @@ import torch
 
 import data
 import models
-from benchmarks.metrics import evaluate
-from benchmarks.train import NonFiniteLossError, fit, predict
+from benchmarks.engine.metrics import evaluate
+from benchmarks.engine.fit import NonFiniteLossError, fit, predict
 
 
 def _lr(schema, seed=0):
