@@ -5,11 +5,11 @@ import pytest
 
 import benchmarks.harness.sweep as sweep
 from benchmarks.harness.config import ConfigError, load_config, parse_config
+from benchmarks.harness.records import load_records, read_record, record_key, record_path, write_record
+from benchmarks.harness.sweep import run_experiment
 from benchmarks.reports.common import select_runs, summarize
 from benchmarks.reports.leaderboard import render
-from benchmarks.harness.records import load_records, read_record, record_key, record_path, write_record
 from benchmarks.run import main
-from benchmarks.harness.sweep import run_experiment
 
 TINY = {
     "dataset": {"name": "synthetic", "options": {"rows": 2000}},

@@ -3,17 +3,17 @@
 import re
 import subprocess
 import sys
+from dataclasses import asdict
 
 import pytest
 import torch
 
 import data
 import models
-from dataclasses import asdict
-
-from benchmarks.speed import cases, measure, peers, render
-from benchmarks.speed import main as speed_main
 from benchmarks.engine.fit import NonFiniteLossError, fit, predict
+from benchmarks.speed import cases as speed_cases
+from benchmarks.speed import main as speed_main
+from benchmarks.speed import levers, measure, peers, render, workers
 from models.layers import CrossLayer, MixtureCrossLayer
 
 
@@ -82,7 +82,7 @@ def _entry(label, ours_fit, ours_bare, peer_rate, peer_library="pytorch-fm"):
 
 
 def _report(cases, peers_installed):
-    settings = {**asdict(cases.QUICK), "cases": list(cases), "arch": cases.ARCH}
+    settings = {**asdict(speed_cases.QUICK), "cases": list(cases), "arch": speed_cases.ARCH}
     env = {"torch": "x", "python": "3", "threads": 2, "cpu": "Test CPU", "cpu_capability": "AVX512", "bf16": True,
            "cores": 2, "peers": peers_installed}
     return {"settings": settings, "environment": env, "roofline_gflops": {"fp32": 200.0, "bf16": 800.0},
@@ -128,7 +128,7 @@ def test_report_says_when_no_peer_is_installed(tiny):
 
 
 def test_quick_run_of_our_models_end_to_end(tiny, tmp_path):
-    settings = cases.Settings(rows=3_000, rounds=1, latency_repeats=1, peers=False, memory=False, levers=False)
+    settings = speed_cases.Settings(rows=3_000, rounds=1, latency_repeats=1, peers=False, memory=False, levers=False)
     report = speed_main.run(settings, ["fm", "dcn_mix"], log=lambda _: None)
     render.write(report, tmp_path / "speed.md")
     text = _cells((tmp_path / "speed.md").read_text())
@@ -149,7 +149,7 @@ def test_installed_peers_build_and_score(tiny, peer):
     if not peers.installed()[peer.library]:
         pytest.skip(f"{peer.library} is not installed ({peers.INSTALL_HINT})")
     torch.manual_seed(0)
-    model = peer.make(tiny.schema, cases.ARCH)
+    model = peer.make(tiny.schema, speed_cases.ARCH)
     probabilities = measure.scores(model, peer.encode(tiny.val.x[:64], tiny.schema), peer.probabilities)
     assert probabilities.shape == (64,) and ((probabilities >= 0) & (probabilities <= 1)).all()
 
@@ -199,3 +199,70 @@ def test_retain_memory_lever_switches_malloc_only_when_asked(tiny, monkeypatch):
         torch.manual_seed(0)
         fit(models.build("lr", tiny.schema), tiny, max_epochs=1, retain_memory=retain)
     assert calls == [1]
+
+
+# ---- probe, levers, compile lever and bf16 parity, at tiny sizes ---------------------------------------------
+
+
+def test_probe_timings_and_memory_of_one_implementation():
+    timed = workers.probe("fm", 0, threads=1, mode="retain", steps=2)
+    assert set(timed) == {"step_ms", "forward_4096_ms"} and min(timed.values()) > 0
+    memory = workers.probe("fm", 0, threads=1, mode="memory")
+    if "error" in memory:
+        assert "clear_refs" in memory["error"]
+    else:
+        params = sum(p.numel() for p in models.build("fm", data.load("synthetic", rows=100).schema,
+                                                     **speed_cases.CASES["fm"].hparams).parameters())
+        assert memory["state_mib"] == pytest.approx(3 * 4 * params / 2**20)
+        assert memory["train_peak_mib"] >= memory["state_mib"]
+
+
+def test_run_probe_reports_a_failing_child_as_an_error():
+    assert "KeyError" in workers.run_probe("no_such_case", 0, 1, "retain")["error"]
+
+
+def test_every_lever_is_timed_on_and_off(tiny, monkeypatch):
+    steps = []
+    real_step = levers.train_step
+    monkeypatch.setattr(levers, "train_step", lambda *a, **kw: steps.append(1) or real_step(*a, **kw))
+    s = speed_cases.Settings(rounds=1, lever_steps=1, compile_cases=(), batch_size=64)
+    torch_threads = torch.get_num_threads()
+    rows = levers.measure_levers(tiny, s, ["fm"], log=lambda _: None)
+    assert [r["lever"] for r in rows] == [
+        "Adam implementation", "Adam implementation", "bf16 autocast (training)", "bf16 autocast (forward 4096)",
+        "flush denormals", "1 thread instead of 2", "evaluation batch size"]
+    assert all(r["speedup"] == pytest.approx(r["off_ms"] / r["on_ms"]) and r["on_ms"] > 0 for r in rows)
+    assert steps  # the lever timings run the engine's step
+    assert torch.get_num_threads() == torch_threads  # the thread lever puts the count back
+
+
+def test_compile_lever_times_eager_and_compiled(tiny):
+    x, y = tiny.train.x[:64], tiny.train.y[:64]
+    s = speed_cases.Settings(rounds=1)
+
+    def fresh(case):
+        torch.manual_seed(0)
+        return models.build("lr", tiny.schema)
+
+    (row,) = levers._compile_lever("fm", fresh, x, y, s, 1, log=lambda _: None)
+    assert (row["off"], row["on"]) == ("eager", "torch.compile") and row["note"].startswith("compile time ")
+    assert row["speedup"] == pytest.approx(row["off_ms"] / row["on_ms"])
+
+
+def test_bf16_parity_runs_fit_both_ways_per_seed(tiny):
+    s = speed_cases.Settings(epochs=1, parity_seeds=2, batch_size=512)
+    (row,) = levers.bf16_parity(tiny, s, ["deepfm"], log=lambda _: None)
+    assert row["case"] == "deepfm" and len(row["fp32_auc"]) == len(row["bf16_auc"]) == 2
+    assert row["fp32_auc"][0] != row["fp32_auc"][1]  # one run per seed
+    assert row["bf16_auc"] == pytest.approx(row["fp32_auc"], abs=0.03)
+    assert min(row["fp32_samples_per_s"], row["bf16_samples_per_s"]) > 0
+
+
+def test_bare_loop_trains_with_the_engine_step(tiny, monkeypatch):
+    calls = []
+    real_step = measure.train_step
+    monkeypatch.setattr(measure, "train_step", lambda *a, **kw: calls.append(kw) or real_step(*a, **kw))
+    torch.manual_seed(0)
+    model = models.build("lr", tiny.schema)
+    measure.bare_loop(model, tiny.train.x, tiny.train.y, epochs=1, batch_size=1000, seed=0)
+    assert len(calls) == 3 and calls[0] == {"probabilities": False}  # 2400 rows in batches of 1000
