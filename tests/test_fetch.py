@@ -6,9 +6,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from test_real_data import movielens_tables, write_grouplens
 
 from data import fetch
-from test_real_data import movielens_tables, write_grouplens
 
 TABLES = movielens_tables()
 COUNTS = {"ratings": len(TABLES[0]), "users": len(TABLES[1]), "movies": len(TABLES[2])}

@@ -198,37 +198,29 @@ def test_grid_expands_to_every_cell():
         parse_config({"grid": [{"name": "fm", "axes": {"embed_dim": []}}]})
 
 
-@pytest.mark.parametrize("line, message", [
-    ('seed = 1', r"\[train\]: unknown key 'seed' \(seeds go in \[run\] seeds\); accepted: \['batch_size'"),
-    ('precision = "bf16"', r"\[train\]: unknown key 'precision' \(a speed lever: --precision on the command line\)"),
-    ('lr = "fast"', r"\[train\] lr = 'fast'; accepted: a number > 0$"),
-    ('lr = 0', r"\[train\] lr = 0; accepted: a number > 0$"),
-    ('batch_size = 2.5', r"\[train\] batch_size = 2.5; accepted: an integer >= 1$"),
-    ('max_epochs = true', r"\[train\] max_epochs = True; accepted: an integer >= 1$"),
-    ('patience = 0', r"\[train\] patience = 0; accepted: an integer >= 1$"),
-    ('weight_decay = -1e-4', r"\[train\] weight_decay = -0.0001; accepted: a number >= 0$"),
-])
-def test_train_table_takes_checked_training_options_only(tmp_path, line, message):
-    """The seam bug: [train] seed / precision loaded, then every run failed; now the load fails, naming all."""
-    path = tmp_path / "bad.toml"
-    path.write_text(f'[train]\n{line}\n\n[[model]]\nname = "lr"\n')
-    with pytest.raises(ConfigError, match=message) as caught:
-        load_config(path)
-    assert str(caught.value).startswith(f"{path}: ") and "\n" not in str(caught.value)
-
-
-@pytest.mark.parametrize("table, message", [
+@pytest.mark.parametrize("text, message", [
+    ('[train]\nseed = 1', r"\[train\]: unknown key 'seed' \(seeds go in \[run\] seeds\); accepted: \['batch_size'"),
+    ('[train]\nprecision = "bf16"', r"\[train\]: unknown key 'precision' \(a speed lever: --precision on the command"),
+    ('[train]\nlr = "fast"', r"\[train\] lr = 'fast'; accepted: a number > 0$"),
+    ("[train]\nlr = 0", r"\[train\] lr = 0; accepted: a number > 0$"),
+    ("[train]\nbatch_size = 2.5", r"\[train\] batch_size = 2.5; accepted: an integer >= 1$"),
+    ("[train]\nmax_epochs = true", r"\[train\] max_epochs = True; accepted: an integer >= 1$"),
+    ("[train]\npatience = 0", r"\[train\] patience = 0; accepted: an integer >= 1$"),
+    ("[train]\nweight_decay = -1e-4", r"\[train\] weight_decay = -0.0001; accepted: a number >= 0$"),
     ("[run]\nseeds = [0, -1]", r"\[run\] seeds = \[0, -1\]; accepted: a non-empty list of integers >= 0"),
     ("[latency]\nbatch_sizes = [0]", r"\[latency\] batch_sizes = \[0\]; accepted: a non-empty list of integers >= 1"),
     ("[measure]\nspectrum = 1", r"\[measure\] spectrum = 1; accepted: true or false"),
     ("[measure]\nflops = true", r"\[measure\]: unknown key\(s\) \['flops'\]; accepted: \['spectrum'\]"),
-    ('[dataset]\nname = 3', r"\[dataset\] name = 3; accepted: a data set name"),
+    ("[dataset]\nname = 3", r"\[dataset\] name = 3; accepted: a data set name"),
 ])
-def test_every_table_is_checked_at_load(tmp_path, table, message):
+def test_every_value_is_checked_at_load(tmp_path, text, message):
+    """The seam bug: [train] seed / precision loaded, then every run failed; now the load fails, in one line
+    naming the file, the table, the key, the value and what is accepted."""
     path = tmp_path / "bad.toml"
-    path.write_text(f'{table}\n\n[[model]]\nname = "lr"\n')
-    with pytest.raises(ConfigError, match=message):
+    path.write_text(f'{text}\n\n[[model]]\nname = "lr"\n')
+    with pytest.raises(ConfigError, match=message) as caught:
         load_config(path)
+    assert str(caught.value).startswith(f"{path}: ") and "\n" not in str(caught.value)
 
 
 def test_spectrum_is_measured_only_when_the_config_asks(tmp_path):

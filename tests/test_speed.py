@@ -12,8 +12,8 @@ import data
 import models
 from benchmarks.engine.fit import NonFiniteLossError, fit, predict
 from benchmarks.speed import cases as speed_cases
-from benchmarks.speed import main as speed_main
 from benchmarks.speed import levers, measure, peers, render, workers
+from benchmarks.speed import main as speed_main
 from models.layers import CrossLayer, MixtureCrossLayer
 
 
