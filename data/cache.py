@@ -1,4 +1,5 @@
-"""On-disk cache of raw downloads and processed data sets (kept outside git).
+"""On-disk cache of raw downloads and processed data sets (kept outside git): its layout,
+and the code that writes and reads it.
 
 Root: ``$CTRBENCH_CACHE`` if set, else ``~/.cache/ctrbench``. Layout::
 
@@ -7,9 +8,10 @@ Root: ``$CTRBENCH_CACHE`` if set, else ``~/.cache/ctrbench``. Layout::
                                  dataset.json (schema + audit), encoder.json/.npz
     checksums.json               remembered SHA-256 of large files, by path, size and mtime
 
-``key`` hashes the checksums of the source files, every loader option and
+``key`` hashes the checksums of the source files, every option that changes the encoding and
 ``PIPELINE_VERSION``, so a changed file or option is processed afresh and an unchanged one
-is read back in seconds.
+is read back in seconds. A processed folder is written whole or not at all
+(``data.atomic``); ``dataset.json`` marks it complete.
 """
 
 from __future__ import annotations
@@ -17,12 +19,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
-PIPELINE_VERSION = 1
+import numpy as np
+import torch
+
+from .atomic import write_atomically
+from .encoding import Encoder
+from .schema import Dataset, Schema, Split
+from .splits import SPLITS
+
+PIPELINE_VERSION = 2
 _REMEMBER_CHECKSUM_ABOVE = 64 << 20
 
 
@@ -50,7 +57,7 @@ def file_checksum(path: Path) -> str:
         return entry["sha256"]
     digest = _sha256(path)
     memo[str(path)] = {"stamp": stamp, "sha256": digest}
-    _write_text_atomically(memo_path, json.dumps(memo, indent=1))
+    write_atomically(memo_path, lambda staged: staged.write_text(json.dumps(memo, indent=1)))
     return digest
 
 
@@ -60,26 +67,36 @@ def processed_dir(dataset: str, **key_parts) -> Path:
     return cache_root() / "processed" / f"{dataset}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
-def write_atomically(directory: Path, write: Callable[[Path], None]) -> None:
-    """Run ``write(tmp)`` into a fresh folder, then rename it to ``directory``."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
-    try:
-        write(tmp)
-        tmp.rename(directory)
-    except OSError:
-        if not directory.exists():
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+def is_complete(directory: Path) -> bool:
+    """Whether ``directory`` holds a processed data set that was written in full."""
+    return (directory / "dataset.json").exists()
 
 
-def _write_text_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+def write_processed(directory: Path, dataset: Dataset, encoder: Encoder) -> None:
+    """Write ``dataset`` and its fitted ``encoder`` to ``directory``, atomically."""
+
+    def write(staged: Path) -> None:
+        staged.mkdir()
+        for name, split in dataset.splits().items():
+            np.save(staged / f"{name}_x.npy", split.x.numpy())
+            np.save(staged / f"{name}_y.npy", split.y.numpy())
+        encoder.save(staged)
+        meta = {"name": dataset.name, "schema": dataset.schema.to_dict(), "info": dataset.info}
+        (staged / "dataset.json").write_text(json.dumps(meta, indent=1))
+
+    write_atomically(directory, write)
+
+
+def read_processed(directory: Path) -> Dataset:
+    """The data set that ``write_processed`` left in ``directory``."""
+    meta = json.loads((directory / "dataset.json").read_text())
+    splits = {
+        name: Split(torch.from_numpy(np.load(directory / f"{name}_x.npy")),
+                    torch.from_numpy(np.load(directory / f"{name}_y.npy")))
+        for name in SPLITS
+    }
+    schema = Schema.from_dict(meta["schema"])
+    return Dataset(meta["name"], schema, splits["train"], splits["val"], splits["test"], meta["info"])
 
 
 def _sha256(path: Path) -> str:

@@ -21,7 +21,7 @@ Field kinds (``FieldSpec.kind``):
 
 Fitting sees only training rows (``partial_fit`` per chunk, then ``finish_fit``), so a data
 set of any length is counted in one streaming pass. Train/val/test membership is a seeded
-hash of each record's id (``assign_splits``), independent of chunking and of other rows.
+hash of each record's id (``data.splits``), independent of chunking and of other rows.
 """
 
 from __future__ import annotations
@@ -37,13 +37,7 @@ from .schema import Field
 
 OOV, MISSING, FIRST_VALUE = 0, 1, 2
 KINDS = ("categorical", "log_bucket", "quantile")
-SPLITS = ("train", "val", "test")
 _LOG_BUCKET_TAG = np.uint64(0x9E3779B97F4A7C15)
-_LABEL_VALUES = {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "false": 0, "true": 1, "no": 0, "yes": 1}
-
-
-class DataError(ValueError):
-    """Raw data that cannot be loaded: the message names the file, the row and the problem."""
 
 
 @dataclass(frozen=True)
@@ -243,35 +237,3 @@ def _keys(spec: FieldSpec, column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 def _numbers(column: pd.Series) -> np.ndarray:
     return pd.to_numeric(column).to_numpy(dtype=np.float64, na_value=np.nan)
-
-
-def assign_splits(record_ids: np.ndarray, fractions: tuple[float, float, float], seed: int) -> np.ndarray:
-    """Split of each record (0 train, 1 val, 2 test) from a seeded hash of its id.
-
-    Each record lands in train / val / test with probabilities ``fractions``, whatever the
-    chunking, the other records or ``max_rows``: split sizes are binomial around the fractions.
-    """
-    mixed = _splitmix64(np.asarray(record_ids).astype(np.uint64) ^ _splitmix64(np.array([seed], np.uint64)))
-    uniform = (mixed >> np.uint64(11)).astype(np.float64) * 2.0**-53
-    return np.searchsorted(np.cumsum(fractions[:2]), uniform, side="right").astype(np.int8)
-
-
-def _splitmix64(x: np.ndarray) -> np.ndarray:
-    x = x + np.uint64(0x9E3779B97F4A7C15)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
-def binary_labels(column: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Labels as float32 0/1, with masks of the missing and of the unmappable values.
-
-    Accepted (case and surrounding spaces ignored): 0/1 (also 0.0/1.0), booleans,
-    ``true``/``false`` and ``yes``/``no``. Unusable entries are NaN in the returned labels.
-    """
-    codes, uniques = pd.factorize(column, use_na_sentinel=True)
-    text = pd.Series(np.asarray(pd.Index(uniques).astype(str), dtype=object)).str.strip().str.lower()
-    mapped = np.append(text.map(_LABEL_VALUES).to_numpy(np.float64, na_value=np.nan), np.nan)[codes]
-    missing = np.append(text.to_numpy() == "", True)[codes]
-    unmappable = np.isnan(mapped) & ~missing
-    return mapped.astype(np.float32), missing, unmappable

@@ -19,8 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from ..encoding import DataError
-from .base import Chunk, Problem
+from ..raw import Chunk, DataError, Problem
 
 BLOCK_BYTES = 32 << 20
 _NEWLINE, _CARRIAGE_RETURN, _QUOTE = ord("\n"), ord("\r"), ord('"')
@@ -44,16 +43,16 @@ def read_blocks(
     header: bool,
     quoted: bool = False,
     encoding: str = "utf-8",
-    max_records: int | None = None,
+    rows: int | None = None,
 ) -> Iterator[Chunk]:
     """Yield the records of ``path`` as string columns ``columns``, index = line number.
 
-    ``header`` skips the first line; ``max_records`` stops after that many (non-blank) records.
+    ``header`` skips the first line; ``rows`` stops after that many (non-blank) records.
     """
     quote = _QUOTE if quoted else None
     expected_seps = len(columns) - 1
     line = 1
-    left = max_records
+    left = rows
     with open(path, "rb") as f:
         pending = b""
         if header:
