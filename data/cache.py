@@ -4,33 +4,37 @@ and the code that writes and reads it.
 Root: ``$CTRBENCH_CACHE`` if set, else ``~/.cache/ctrbench``. Layout::
 
     raw/<name>/                  fetched raw files (``python -m data.fetch ml100k``)
-    processed/<dataset>-<key>/   one encoded data set: {train,val,test}_{x,y}.npy,
-                                 dataset.json (schema + audit), encoder.json/.npz
+    processed/<dataset>-<key>/   one encoded data set: {train,val,test}_{x,y[,prob]}.npy
+                                 (``data.storage``), encoder.json/.npz, and last
+                                 dataset.json (schema + audit), which marks it complete
     checksums.json               remembered SHA-256 of large files, by path, size and mtime
 
 ``key`` hashes the checksums of the source files, every option that changes the encoding and
 ``PIPELINE_VERSION``, so a changed file or option is processed afresh and an unchanged one
-is read back in seconds. A processed folder is written whole or not at all
-(``data.atomic``); ``dataset.json`` marks it complete.
+is read back in seconds; a file that changed after it was cached is encoded again, and the
+load says so (``changed_files``). A processed folder is written whole or not at all
+(``data.atomic``).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from .atomic import write_atomically
-from .encoding import Encoder
-from .schema import Dataset, Schema, Split
+from .raw import DataError
+from .schema import Dataset, Schema
 from .splits import SPLITS
+from .storage import read_split, resolve_storage
 
 PIPELINE_VERSION = 2
 _REMEMBER_CHECKSUM_ABOVE = 64 << 20
+_CANNOT_WRITE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT)
 
 
 def cache_root() -> Path:
@@ -57,7 +61,8 @@ def file_checksum(path: Path) -> str:
         return entry["sha256"]
     digest = _sha256(path)
     memo[str(path)] = {"stamp": stamp, "sha256": digest}
-    write_atomically(memo_path, lambda staged: staged.write_text(json.dumps(memo, indent=1)))
+    with _writing(memo_path.parent):
+        write_atomically(memo_path, lambda staged: staged.write_text(json.dumps(memo, indent=1)))
     return digest
 
 
@@ -72,31 +77,53 @@ def is_complete(directory: Path) -> bool:
     return (directory / "dataset.json").exists()
 
 
-def write_processed(directory: Path, dataset: Dataset, encoder: Encoder) -> None:
-    """Write ``dataset`` and its fitted ``encoder`` to ``directory``, atomically."""
+def write_processed(directory: Path, fill: Callable[[Path], None]) -> None:
+    """Create ``directory`` from ``fill(folder)``, which writes ``dataset.json`` last; all or nothing.
+
+    A cache that cannot be written (no permission, read-only, disk full) raises a one-line
+    ``DataError`` naming the folder, and leaves no partial folder behind.
+    """
 
     def write(staged: Path) -> None:
         staged.mkdir()
-        for name, split in dataset.splits().items():
-            np.save(staged / f"{name}_x.npy", split.x.numpy())
-            np.save(staged / f"{name}_y.npy", split.y.numpy())
-        encoder.save(staged)
-        meta = {"name": dataset.name, "schema": dataset.schema.to_dict(), "info": dataset.info}
-        (staged / "dataset.json").write_text(json.dumps(meta, indent=1))
+        fill(staged)
 
-    write_atomically(directory, write)
+    with _writing(directory.parent):
+        write_atomically(directory, write)
 
 
-def read_processed(directory: Path) -> Dataset:
-    """The data set that ``write_processed`` left in ``directory``."""
+def read_processed(directory: Path, storage: str) -> Dataset:
+    """The data set in ``directory``, its splits read as ``storage`` says (``data.storage``)."""
     meta = json.loads((directory / "dataset.json").read_text())
-    splits = {
-        name: Split(torch.from_numpy(np.load(directory / f"{name}_x.npy")),
-                    torch.from_numpy(np.load(directory / f"{name}_y.npy")))
-        for name in SPLITS
-    }
     schema = Schema.from_dict(meta["schema"])
-    return Dataset(meta["name"], schema, splits["train"], splits["val"], splits["test"], meta["info"])
+    mode = resolve_storage(storage, meta["info"]["rows"]["train"], schema.num_fields)
+    splits = {name: read_split(directory, name, mode) for name in SPLITS}
+    info = {**meta["info"], "storage": mode}
+    return Dataset(meta["name"], schema, splits["train"], splits["val"], splits["test"], info)
+
+
+def changed_files(dataset: str, options: dict, checksums: dict[str, str], paths: dict[str, str]) -> list[str]:
+    """Paths among ``paths`` that an earlier cache of ``dataset`` with the same options saw
+    with another checksum: the file changed after it was cached."""
+    changed = set()
+    for meta_path in (cache_root() / "processed").glob(f"{dataset}-*/dataset.json"):
+        info = json.loads(meta_path.read_text())["info"]
+        if info.get("options") != options or info.get("files") != paths:
+            continue
+        changed.update(paths[name] for name, digest in info["checksum"].items() if checksums.get(name) != digest)
+    return sorted(changed)
+
+
+@contextmanager
+def _writing(folder: Path):
+    """Turn a failure to write into ``folder`` (permission, read-only, disk full) into a DataError."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in _CANNOT_WRITE:
+            raise
+        raise DataError(f"cannot write the cache folder {folder}: {err.strerror}; free space there "
+                        "or set CTRBENCH_CACHE to a writable folder") from err
 
 
 def _sha256(path: Path) -> str:

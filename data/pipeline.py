@@ -19,18 +19,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
-from .cache import file_checksum, is_complete, processed_dir, read_processed, write_processed
+from .cache import changed_files, file_checksum, is_complete, processed_dir, read_processed, write_processed
 from .encoding import MISSING, OOV, Encoder
-from .raw import DataError, Problem, Source, binary_labels, parse_numbers
-from .schema import Dataset, Schema, Split
+from .raw import Chunk, DataError, Problem, Source, binary_labels, parse_numbers
+from .schema import Dataset, Schema
 from .splits import SPLITS, assign_splits
+from .storage import STORAGES, SplitWriter
 
 _FIRST_LISTED = 5
 
@@ -44,7 +47,9 @@ class LoadOptions:
     fewer times is out of vocabulary; ``num_bins``: quantile bins of numeric fields;
     ``hash_buckets``: hash a field whose vocabulary would exceed this many values; ``split``:
     train/val/test fractions; ``seed``: of the split hash; ``on_bad_rows``: ``"error"`` or
-    ``"skip"``. Every option but ``path`` keys the cache and is kept in ``info["options"]``.
+    ``"skip"``; ``storage``: ``"memory"``, ``"mmap"`` or ``"auto"`` (by size, see
+    ``data.storage``). Every option but ``path`` and ``storage`` keys the cache and is kept in
+    ``info["options"]``.
     """
 
     path: str | None = None
@@ -55,6 +60,7 @@ class LoadOptions:
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     seed: int = 0
     on_bad_rows: str = "error"
+    storage: str = "auto"
 
     def check(self, dataset: str) -> None:
         """Raise ``ValueError`` naming the first option that is out of range."""
@@ -63,6 +69,8 @@ class LoadOptions:
             raise ValueError(f"{dataset}: split must be three positive fractions summing to 1, got {split}")
         if self.on_bad_rows not in ("error", "skip"):
             raise ValueError(f"{dataset}: on_bad_rows must be 'error' or 'skip', got {self.on_bad_rows!r}")
+        if self.storage not in STORAGES:
+            raise ValueError(f"{dataset}: storage must be one of {STORAGES}, got {self.storage!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"{dataset}: seed must be an integer >= 0, got {self.seed!r}")
         for name, least in (("min_count", 1), ("num_bins", 2)):
@@ -76,20 +84,28 @@ class LoadOptions:
 
     def key(self) -> dict:
         """The options that change the encoded data, as JSON values."""
-        return json.loads(json.dumps({k: v for k, v in dataclasses.asdict(self).items() if k != "path"}))
+        kept = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("path", "storage")}
+        return json.loads(json.dumps(kept))
 
 
 def load_source(source: Source, options: LoadOptions) -> Dataset:
     """Encode ``source`` with ``options`` (checked by the registry) or read it back from the cache."""
     started = time.perf_counter()
-    checksums = {name: file_checksum(path) for name, path in source.files.items()}
+    files = {**source.files, **({source.truth.name: source.truth} if source.truth else {})}
+    checksums = {name: file_checksum(path) for name, path in files.items()}
+    paths = {name: str(Path(path).resolve()) for name, path in files.items()}
     directory = processed_dir(source.dataset, checksums=checksums, options=options.key())
-    if is_complete(directory):
-        dataset, cache = read_processed(directory), "hit"
-    else:
-        dataset, encoder = _encode(source, options, checksums)
-        write_processed(directory, dataset, encoder)
+    cache, changed = "hit", []
+    if not is_complete(directory):
+        changed = changed_files(source.dataset, options.key(), checksums, paths)
+        if changed:
+            warnings.warn(f"{source.dataset}: {', '.join(changed)} changed since it was cached (another "
+                          "checksum); encoding it again", stacklevel=4)
+        write_processed(directory, lambda folder: _encode(folder, source, options, checksums, paths))
         cache = "miss"
+    dataset = read_processed(directory, options.storage)
+    if cache == "miss" and changed:
+        dataset.info["changed_files"] = changed
     dataset.info.update(source=source.description, cache=cache, cache_dir=str(directory),
                         load_seconds=round(time.perf_counter() - started, 3))
     return dataset
@@ -100,13 +116,15 @@ class _Part:
     frame: pd.DataFrame
     labels: np.ndarray
     split: np.ndarray
+    prob: np.ndarray | None
     problems: list[Problem]
     dropped: int
 
 
 def _clean(source: Source, options: LoadOptions) -> Iterator[_Part]:
     numeric = [s.name for s in source.fields if s.kind != "categorical"]
-    for chunk in source.read():
+    truth = np.load(source.truth, mmap_mode="r") if source.truth else None
+    for chunk in _read_ahead(source.read()):
         raw_label = chunk.frame[source.label]
         labels, missing, unmappable = binary_labels(raw_label)
         chunk.problem(f"missing label in column {source.label!r}", missing, lambda i: "the value is empty")
@@ -124,7 +142,25 @@ def _clean(source: Source, options: LoadOptions) -> Iterator[_Part]:
         frame = chunk.frame[keep]
         record_ids = frame.index.to_numpy() - chunk.header_lines
         split = assign_splits(record_ids, tuple(options.split), options.seed)
-        yield _Part(frame, labels[keep], split, chunk.problems, len(bad))
+        yield _Part(frame, labels[keep], split, _truth(source, truth, record_ids), chunk.problems, len(bad))
+
+
+def _read_ahead(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+    """``chunks``, the next one read in a background thread while the caller works on this one."""
+    with ThreadPoolExecutor(1) as pool:
+        ahead = pool.submit(next, chunks, None)
+        while (chunk := ahead.result()) is not None:
+            ahead = pool.submit(next, chunks, None)
+            yield chunk
+
+
+def _truth(source: Source, truth: np.ndarray | None, record_ids: np.ndarray) -> np.ndarray | None:
+    if truth is None:
+        return None
+    if len(record_ids) and record_ids.max() > len(truth):
+        raise DataError(f"{source.dataset}: {source.truth} holds {len(truth)} probabilities but the data has "
+                        f"row {int(record_ids.max())}; write the file and its side file together")
+    return np.asarray(truth[record_ids - 1], np.float32)
 
 
 class _Audit:
@@ -163,7 +199,8 @@ class _Audit:
                                 "every split needs both classes")
 
 
-def _encode(source: Source, options: LoadOptions, checksums: dict) -> tuple[Dataset, Encoder]:
+def _encode(folder: Path, source: Source, options: LoadOptions, checksums: dict, paths: dict) -> None:
+    """Two streaming passes: count and fit on train, then encode chunk by chunk into ``folder``."""
     encoder = Encoder(source.fields, min_count=options.min_count, num_bins=options.num_bins,
                       hash_buckets=options.hash_buckets)
     audit = _Audit()
@@ -174,9 +211,7 @@ def _encode(source: Source, options: LoadOptions, checksums: dict) -> tuple[Data
     encoder.finish_fit()
     schema = Schema(encoder.fields())
     offsets = np.array(schema.offsets, dtype=np.int64)
-    x = [np.empty((n, schema.num_fields), np.int64) for n in audit.rows]
-    y = [np.empty(n, np.float32) for n in audit.rows]
-    filled = np.zeros(3, np.int64)
+    writer = SplitWriter(folder, audit.rows, schema.num_fields, schema.num_features, source.truth is not None)
     oov = np.zeros((3, schema.num_fields), np.int64)
     missing = np.zeros(schema.num_fields, np.int64)
     for part in _clean(source, options):
@@ -184,16 +219,12 @@ def _encode(source: Source, options: LoadOptions, checksums: dict) -> tuple[Data
         missing += (local == MISSING).sum(0)
         for s in range(3):
             rows = part.split == s
-            n, start = int(rows.sum()), filled[s]
-            if start + n > len(y[s]):
+            if not writer.fits(s, int(rows.sum())):
                 raise _changed_while_reading(source)
-            x[s][start : start + n] = local[rows] + offsets
-            y[s][start : start + n] = part.labels[rows]
+            writer.append(s, local[rows] + offsets, part.labels[rows], None if part.prob is None else part.prob[rows])
             oov[s] += (local[rows] == OOV).sum(0)
-            filled[s] += n
-    if (filled != audit.rows).any():
+    if not writer.complete():
         raise _changed_while_reading(source)
-    splits = {name: Split(torch.from_numpy(x[s]), torch.from_numpy(y[s])) for s, name in enumerate(SPLITS)}
     names = list(schema.names)
     fractions = "/".join(f"{f:g}" for f in options.split)
     info = {
@@ -209,11 +240,13 @@ def _encode(source: Source, options: LoadOptions, checksums: dict) -> tuple[Data
         "missing": {f: int(missing[i]) for i, f in enumerate(names)},
         "dropped": {"rows": int(audit.dropped), "reasons": audit.reasons},
         "checksum": checksums,
+        "files": paths,
         "encoding": encoder.rules(),
         "options": options.key(),
     }
-    dataset = Dataset(source.dataset, schema, splits["train"], splits["val"], splits["test"], info)
-    return dataset, encoder
+    encoder.save(folder)
+    meta = {"name": source.dataset, "schema": schema.to_dict(), "info": info}
+    (folder / "dataset.json").write_text(json.dumps(meta, indent=1))
 
 
 def _changed_while_reading(source: Source) -> DataError:

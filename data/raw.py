@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .encoding import FieldSpec
 
@@ -64,7 +66,11 @@ class Chunk:
 
 @dataclass
 class Source:
-    """What a raw data set declares; ``read()`` is called once per pass."""
+    """What a raw data set declares; ``read()`` is called once per pass.
+
+    ``truth``, when set, is a ``.npy`` file of the true click probability of every data row
+    (entry ``i`` for data row ``i + 1``), as ``data.generate`` writes beside its files.
+    """
 
     dataset: str
     files: dict[str, Path]
@@ -73,6 +79,13 @@ class Source:
     read: Callable[[], Iterator[Chunk]]
     description: str
     label_rule: str
+    truth: Path | None = None
+
+
+def truth_beside(file: Path) -> Path | None:
+    """``<file>.prob.npy`` if it exists: the true probabilities written by ``data.generate``."""
+    side = file.with_name(file.name + ".prob.npy")
+    return side if side.is_file() else None
 
 
 def resolve_file(path, env_var: str, dataset: str) -> Path:
@@ -91,12 +104,27 @@ def parse_numbers(chunk: Chunk, columns) -> None:
     parsed = {}
     for column in columns:
         raw = chunk.frame[column]
-        values = _floats(raw)
-        unparsable = (values.isna() & raw.notna() & (raw.astype(str) != "")).to_numpy()
-        chunk.problem(f"unparsable number in column {column!r}", unparsable,
-                      lambda i, raw=raw: f"value {raw.iloc[i]!r} is not a number")
+        values = _arrow_floats(raw)
+        if values is None:
+            values = _floats(raw)
+            unparsable = (values.isna() & raw.notna() & (raw.astype(str) != "")).to_numpy()
+            chunk.problem(f"unparsable number in column {column!r}", unparsable,
+                          lambda i, raw=raw: f"value {raw.iloc[i]!r} is not a number")
         parsed[column] = values
     chunk.frame = chunk.frame.assign(**parsed)
+
+
+def _arrow_floats(raw: pd.Series) -> pd.Series | None:
+    """A text column cast by arrow in one pass (empty = NaN); None if it is not arrow text or a
+    value does not parse (the slower path then finds which)."""
+    if not (isinstance(raw.dtype, pd.StringDtype) and raw.dtype.storage == "pyarrow"):
+        return None
+    text = pa.array(raw.array)
+    try:
+        values = pc.cast(pc.if_else(pc.equal(text, ""), pa.scalar(None, text.type), text), pa.float64())
+    except pa.ArrowInvalid:
+        return None
+    return pd.Series(values.to_numpy(zero_copy_only=False), index=raw.index)
 
 
 def _floats(raw: pd.Series) -> pd.Series:

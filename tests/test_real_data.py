@@ -303,9 +303,12 @@ def test_second_load_hits_the_cache_and_changes_miss_it(tmp_path, tmp_cache):
     assert (first.info["cache"], second.info["cache"]) == ("miss", "hit") and same(first, second)
     assert Path(second.info["cache_dir"]).parent == tmp_cache / "processed"
     assert data.load("criteo", path=str(path), min_count=3).info["cache"] == "miss"
+    assert "changed_files" not in first.info
     write_lines(path, criteo_rows(seed=1))
-    changed = data.load("criteo", path=str(path))
+    with pytest.warns(UserWarning, match=f"criteo: {path} changed since it was cached"):
+        changed = data.load("criteo", path=str(path))
     assert changed.info["cache"] == "miss" and not same(first, changed)
+    assert changed.info["changed_files"] == [str(path)]
     saved = Encoder.load(Path(changed.info["cache_dir"]))
     assert saved.vocab_sizes == changed.info["vocab_size"]
 

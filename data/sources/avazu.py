@@ -3,6 +3,8 @@
 CSV with a header: ``click`` is the label, ``id`` is dropped, ``hour`` (``YYMMDDHH``) becomes
 ``hour_of_day`` and ``weekday`` (0 = Monday), every other column is categorical. Read in
 blocks; ``rows`` keeps the first rows. Seeded random 8:1:1 split (per-line hash).
+A ``<file>.prob.npy`` beside the file (``python -m data.generate``) gives each row's true
+probability (``Split.prob``, the oracle).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import pandas as pd
 
 from ..encoding import FieldSpec
 from ..pipeline import LoadOptions, load_source
-from ..raw import DataError, Source, resolve_file
+from ..raw import DataError, Source, resolve_file, truth_beside
 from ..registry import register
 from ..schema import Dataset
 from .text import read_blocks, read_header
@@ -41,5 +43,5 @@ def avazu(options: LoadOptions) -> Dataset:
 
     fields = [FieldSpec(c) for c in [*kept, "hour_of_day", "weekday"]]
     source = Source("avazu", {file.name: file}, fields, "click", read, f"Avazu Kaggle CSV ({file})",
-                    "column 'click' (1 = click)")
+                    "column 'click' (1 = click)", truth_beside(file))
     return load_source(source, options)

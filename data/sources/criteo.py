@@ -2,16 +2,18 @@
 
 Tab-separated, no header: the 0/1 label, 13 integer features ``I1..I13`` (bucketed by the
 Kaggle winners' rule ``floor(ln(x)^2)`` for ``x > 2``) and 26 hashed categorical features
-``C1..C26``; an empty value is missing. Read in blocks, so the full 45M-row file fits in
-memory as encoded arrays only. ``rows`` keeps the first rows of the file. The split is a
+``C1..C26``; an empty value is missing. Read in blocks and encoded in two streaming passes,
+so memory does not grow with the file. ``rows`` keeps the first rows of the file. The split is a
 BARS-style seeded random 8:1:1 (per-line hash, see ``data.splits.assign_splits``).
+A ``<file>.prob.npy`` beside the file (``python -m data.generate``) gives each row's true
+probability (``Split.prob``, the oracle).
 """
 
 from __future__ import annotations
 
 from ..encoding import FieldSpec
 from ..pipeline import LoadOptions, load_source
-from ..raw import Source, resolve_file
+from ..raw import Source, resolve_file, truth_beside
 from ..registry import register
 from ..schema import Dataset
 from .text import read_blocks
@@ -29,6 +31,6 @@ def criteo(options: LoadOptions) -> Dataset:
     source = Source(
         "criteo", {file.name: file}, FIELDS, "label",
         lambda: read_blocks(file, columns=COLUMNS, sep="\t", header=False, rows=options.rows),
-        f"Criteo Kaggle text format ({file})", "first column (1 = click)",
+        f"Criteo Kaggle text format ({file})", "first column (1 = click)", truth_beside(file),
     )
     return load_source(source, options)
