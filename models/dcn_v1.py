@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from . import checks
-from .dcn import DeepCrossNetwork
-from .layers import CrossStack
+from .dcn import DeepCrossNetwork, cross_stack_of
 from .layers_cross import RankOneCrossLayer
 
 
@@ -24,13 +22,5 @@ class DCNV1(DeepCrossNetwork):
         dropout: float = 0.1,
         batch_norm: bool = True,
     ):
-        num_layers = checks.positive_int("num_layers", num_layers)
-        super().__init__(
-            schema,
-            lambda width: CrossStack([RankOneCrossLayer(width) for _ in range(num_layers)]),
-            embed_dim,
-            "parallel",
-            hidden_units,
-            dropout,
-            batch_norm,
-        )
+        cross_net = cross_stack_of(RankOneCrossLayer, num_layers)
+        super().__init__(schema, cross_net, embed_dim, "parallel", hidden_units, dropout, batch_norm)

@@ -9,6 +9,8 @@ import torch
 
 import data
 import models
+from benchmarks.config import load_config
+from benchmarks.records import canonical
 
 SCHEMA = data.load("synthetic", rows=100).schema  # 10 fields, 72 features
 NF, F, D = 72, 10, 16
@@ -67,6 +69,16 @@ def test_available_lists_study_and_zoo_families():
     study = ["lr", "fm", "ffm", "pnn", "deepfm", "nfm", "dcn_v2", "dcn_mix"]
     assert models.available() == sorted(study + ZOO)
     assert len(models.available()) == 18
+
+
+def test_default_config_runs_every_family_and_tags_the_zoo():
+    config = load_config()
+    assert {e.model for e in config.entries} == set(models.available())
+    assert {e.label: e.model for e in config.group("zoo")} == {
+        "DNN": "dnn", "Wide&Deep": "wide_deep", "DCN": "dcn_v1", "xDeepFM": "xdeepfm", "AutoInt+": "autoint",
+        "FiBiNET": "fibinet", "FinalMLP": "finalmlp", "GDCN": "gdcn", "MaskNet": "masknet", "Wukong": "wukong",
+    }
+    assert all(e.hparams == canonical(models.defaults(e.model)) for e in config.group("zoo"))  # registry defaults
 
 
 @pytest.mark.parametrize("name", ZOO)
