@@ -8,9 +8,15 @@ import torch
 from torch import nn
 
 from . import checks
-from .layers import MLP, CrossNet, FeatureEmbedding, MixtureCrossNet, xavier_linear
+from .layers import MLP, CrossNet, CrossStack, FeatureEmbedding, MixtureCrossNet, xavier_linear
 
 COMBINES = ("parallel", "stacked")
+
+
+def cross_stack_of(layer: Callable[[int], nn.Module], num_layers: int) -> Callable[[int], nn.Module]:
+    """A ``make_cross_net`` for :class:`DeepCrossNetwork`: ``num_layers`` of ``layer(M)`` in a :class:`CrossStack`."""
+    num_layers = checks.positive_int("num_layers", num_layers)
+    return lambda width: CrossStack([layer(width) for _ in range(num_layers)])
 
 
 class DeepCrossNetwork(nn.Module):

@@ -37,7 +37,7 @@ def lookup(table: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return table.index_select(0, x.reshape(-1)).view(*x.shape, table.shape[1])
 
 
-def _stacked_xavier(num: int, rows: int, cols: int) -> torch.Tensor:
+def stacked_xavier(num: int, rows: int, cols: int) -> torch.Tensor:
     """``num`` matrices [rows, cols], each Xavier-normal: std = sqrt(2 / (rows + cols))."""
     return torch.randn(num, rows, cols) * (2.0 / (rows + cols)) ** 0.5
 
@@ -115,6 +115,18 @@ class MLP(nn.Sequential):
         return h
 
 
+class MLPLogit(nn.Module):
+    """``w^T MLP(h) + b``: a DNN tower (:class:`MLP`) and its Xavier-normal output layer, one logit per row."""
+
+    def __init__(self, in_dim: int, hidden_units, dropout: float = 0.0, batch_norm: bool = True):
+        super().__init__()
+        self.dnn = MLP(in_dim, hidden_units, dropout, batch_norm)
+        self.output = xavier_linear(self.dnn.out_dim, 1)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # [B, in_dim] -> [B]
+        return self.output(self.dnn(h)).squeeze(-1)
+
+
 class BiInteraction(nn.Module):
     """NFM's bi-interaction pooling ``sum_{i<j} e_i * e_j = 0.5 ((sum_f e_f)^2 - sum_f e_f^2)``, elementwise."""
 
@@ -183,7 +195,7 @@ class OuterProduct(nn.Module):
         super().__init__()
         rows, _ = field_pairs(checks.positive_int("num_fields", num_fields))
         dim = checks.positive_int("dim", dim)
-        self.kernel = nn.Parameter(_stacked_xavier(len(rows), dim, dim))  # [P, d, d]
+        self.kernel = nn.Parameter(stacked_xavier(len(rows), dim, dim))  # [P, d, d]
         ends = torch.bincount(rows, minlength=num_fields).cumsum(0).tolist()  # pairs of left field i end here
         self.blocks = list(zip([0, *ends[:-1]], ends, strict=True))[: num_fields - 1]
 
@@ -235,9 +247,9 @@ class MixtureCrossLayer(nn.Module):
         num_experts = checks.positive_int("num_experts", num_experts)
         gate = checks.one_of("gate", gate, ("softmax", "sigmoid"))
         expert_form = checks.one_of("expert_form", expert_form, ("study", "paper"))
-        self.U = nn.Parameter(_stacked_xavier(num_experts, in_dim, rank))  # [k, M, r]
-        self.V = nn.Parameter(_stacked_xavier(num_experts, in_dim, rank))  # [k, M, r]
-        self.C = nn.Parameter(_stacked_xavier(num_experts, rank, rank)) if expert_form == "paper" else None
+        self.U = nn.Parameter(stacked_xavier(num_experts, in_dim, rank))  # [k, M, r]
+        self.V = nn.Parameter(stacked_xavier(num_experts, in_dim, rank))  # [k, M, r]
+        self.C = nn.Parameter(stacked_xavier(num_experts, rank, rank)) if expert_form == "paper" else None
         self.bias = nn.Parameter(torch.zeros(num_experts, in_dim))  # [k, M]
         self.gate = nn.Sequential(
             xavier_linear(in_dim, num_experts), nn.Softmax(dim=-1) if gate == "softmax" else nn.Sigmoid()

@@ -1,7 +1,8 @@
 """Registry of model families: ``models.build(name, schema, **hparams) -> nn.Module``.
 
-A family's hyperparameters are the keyword arguments of its class after ``schema``, and
-their defaults are the reference study's configuration. Adding a family = one file in
+A family's hyperparameters are the keyword arguments of its class after ``schema``; their
+defaults are the reference study's configuration for the study's families and each paper's
+recommended configuration (sized for a cheap training step) for the others. Adding a family = one file in
 ``models/`` + one line in ``_MODELS`` + its tests.
 """
 
@@ -11,13 +12,23 @@ import inspect
 
 from torch import nn
 
+from .autoint import AutoInt
 from .dcn import DCNV2, DCNMix
+from .dcn_v1 import DCNV1
 from .deepfm import DeepFM
+from .dnn import DNN
 from .ffm import FieldAwareFactorizationMachine
+from .fibinet import FiBiNET
+from .finalmlp import FinalMLP
 from .fm import FactorizationMachine
+from .gdcn import GDCN
 from .lr import LogisticRegression
+from .masknet import MaskNet
 from .nfm import NeuralFactorizationMachine
 from .pnn import ProductNeuralNetwork
+from .wide_deep import WideAndDeep
+from .wukong import Wukong
+from .xdeepfm import XDeepFM
 
 _MODELS: dict[str, type[nn.Module]] = {
     "lr": LogisticRegression,
@@ -28,6 +39,16 @@ _MODELS: dict[str, type[nn.Module]] = {
     "nfm": NeuralFactorizationMachine,
     "dcn_v2": DCNV2,
     "dcn_mix": DCNMix,
+    "dnn": DNN,
+    "wide_deep": WideAndDeep,
+    "dcn_v1": DCNV1,
+    "xdeepfm": XDeepFM,
+    "autoint": AutoInt,
+    "fibinet": FiBiNET,
+    "finalmlp": FinalMLP,
+    "gdcn": GDCN,
+    "masknet": MaskNet,
+    "wukong": Wukong,
 }
 
 

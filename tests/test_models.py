@@ -1,4 +1,4 @@
-"""The registry, every family's contract, the study's parameter counts and a short fit of each model."""
+"""The registry, every family's contract (variants included), the study's parameter counts, a short fit of each."""
 
 import itertools
 
@@ -30,6 +30,13 @@ CONFIGS = [(name, {}) for name in models.available()] + [
     ("nfm", {"batch_norm": False, "dropout": 0.0}),
     ("dcn_v2", {"combine": "stacked", "num_layers": 2}),
     ("dcn_mix", {"combine": "stacked", "num_layers": 2, "gate": "sigmoid", "expert_form": "paper"}),
+    ("autoint", {"use_dnn": False}),
+    ("fibinet", {"bilinear_type": "field_all"}),
+    ("fibinet", {"bilinear_type": "field_each"}),
+    ("finalmlp", {"use_gates": False}),
+    ("gdcn", {"combine": "stacked"}),
+    ("masknet", {"mode": "parallel"}),
+    ("wukong", {"num_layers": 3, "num_fm": 4, "num_lc": 6}),  # later layers keep 10 embeddings: identity residual
 ]
 CONFIG_IDS = [name + "".join(f"-{k}={v}" for k, v in hparams.items()) for name, hparams in CONFIGS]
 
@@ -47,8 +54,8 @@ def build(name, hparams, seed=0):
     return models.build(name, STUDY_SCHEMA, **hparams)
 
 
-def test_available_lists_the_families():
-    assert models.available() == sorted(DEFAULT_PRESET)
+def test_available_lists_the_study_families():
+    assert set(DEFAULT_PRESET) <= set(models.available())
 
 
 @pytest.mark.parametrize("label", list(models.STUDY_PRESETS))
@@ -73,7 +80,7 @@ def test_presets_spell_out_every_hyperparameter(label):
     assert set(preset.hparams) == set(models.defaults(preset.model))
 
 
-@pytest.mark.parametrize("name", models.available())
+@pytest.mark.parametrize("name", list(DEFAULT_PRESET))
 def test_defaults_are_the_study_configuration(name):
     assert models.defaults(name) == models.preset(DEFAULT_PRESET[name]).hparams
 
@@ -130,7 +137,8 @@ def test_hyperparameters_from_config_files_are_accepted():
 
 
 def test_unknown_model_lists_available():
-    with pytest.raises(KeyError, match=r"unknown model 'dcn'; available: \['dcn_mix', 'dcn_v2', .*'pnn'\]"):
+    listed = r"\['autoint', 'dcn_mix', 'dcn_v1', 'dcn_v2', .*'xdeepfm'\]"
+    with pytest.raises(KeyError, match=r"unknown model 'dcn'; available: " + listed):
         models.build("dcn", STUDY_SCHEMA)
 
 

@@ -99,7 +99,8 @@ def test_study_renders_from_hand_made_records(tmp_path):
             bonus = 0.02 if e.hparams["combine"] == "parallel" else 0.0
             r = _fake(study, e, seed, 0.70 + bonus + 0.001 * seed)
             records[json.dumps(r["key"], sort_keys=True)] = r
-    shared_only = _fake(comparison, comparison.entries[-1], 0, 0.7)  # a preset the grid shares, elsewhere
+    shared = next(e for e in comparison.entries if e.label == "DCN-Mix stacked, 3 layers")  # the grid has it too
+    shared_only = _fake(comparison, shared, 0, 0.7)  # ... recorded on another data set
     shared_only["dataset"] = shared_only["dataset"] | {"name": "other", "variant": "other"}
     shared_only["key"] = shared_only["key"] | {"dataset": "other"}
     md = _cells(render_study(list(records.values()) + [shared_only], comparison, study, tmp_path))
