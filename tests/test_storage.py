@@ -11,13 +11,13 @@ import pytest
 import torch
 
 import data
-from benchmarks.train import fit
+import models
 from benchmarks.metrics import evaluate
+from benchmarks.train import fit
 from data import storage
 from data.generate import generate
 from data.raw import DataError
 from data.storage import OnDisk
-import models
 from models import preset
 
 batches_module = importlib.import_module("data.batches")  # the module, which data.batches (the function) hides
