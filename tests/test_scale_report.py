@@ -19,7 +19,8 @@ def record(rows, encode_seconds, encode_rss, train_rss, mmap_speed, memory_speed
         "encode_mmap": {**step, "seconds": encode_seconds, "peak_rss_bytes": int(encode_rss * GB)},
         "load_mmap": step,
         "train_mmap": {**train, "peak_rss_bytes": int(train_rss * GB), "samples_per_second": mmap_speed},
-        "train_memory": {**train, "peak_rss_bytes": 2 * GB, "samples_per_second": memory_speed} if memory_speed else None,
+        "train_memory": ({**train, "peak_rss_bytes": 2 * GB, "samples_per_second": memory_speed}
+                         if memory_speed else None),
         "environment": {"cpu": "test cpu", "threads": 2, "torch": "2.13.0", "git_commit": "abc"},
     }
 
