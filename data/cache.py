@@ -34,7 +34,7 @@ from .storage import read_split, resolve_storage
 
 PIPELINE_VERSION = 2
 _REMEMBER_CHECKSUM_ABOVE = 64 << 20
-_CANNOT_WRITE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT)
+_CANNOT_WRITE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR)
 
 
 def cache_root() -> Path:

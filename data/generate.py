@@ -85,7 +85,8 @@ _CRITEO_MISSING = [0, 0, 0.03, 0.03, 0, 0.12, 0, 0, 0, 0, 0, 0.03, 0, 0, 0, 0.03
 CRITEO = Format(
     "label",
     tuple(Column(f"I{i + 1}", "count", (mu, sd), miss) for i, (mu, sd, miss) in enumerate(_CRITEO_COUNTS))
-    + tuple(Column(f"C{i + 1}", "hex", v, m) for i, (v, m) in enumerate(zip(_CRITEO_VOCABS, _CRITEO_MISSING, strict=True))),
+    + tuple(Column(f"C{i + 1}", "hex", v, m)
+            for i, (v, m) in enumerate(zip(_CRITEO_VOCABS, _CRITEO_MISSING, strict=True))),
     "\t", False, 0.26,
     (("I1", "C6"), ("C1", "C2"), ("C5", "C9"), ("I5", "C14"), ("C7", "C17"), ("C8", "C20"), ("I3", "I9"),
      ("C11", "C23"), ("C13", "C25"), ("I11", "C22")),

@@ -104,7 +104,7 @@ def load_source(source: Source, options: LoadOptions) -> Dataset:
         write_processed(directory, lambda folder: _encode(folder, source, options, checksums, paths))
         cache = "miss"
     dataset = read_processed(directory, options.storage)
-    if cache == "miss" and changed:
+    if changed:
         dataset.info["changed_files"] = changed
     dataset.info.update(source=source.description, cache=cache, cache_dir=str(directory),
                         load_seconds=round(time.perf_counter() - started, 3))

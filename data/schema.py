@@ -10,9 +10,12 @@ Encoders of real data reserve local index 0 of a field as its out-of-vocabulary 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from .storage import OnDisk
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,7 @@ class Split:
     x: torch.Tensor
     y: torch.Tensor
     prob: torch.Tensor | None = None
-    disk: Any = None
+    disk: OnDisk | None = None
 
     def __len__(self) -> int:
         return self.x.shape[0]
