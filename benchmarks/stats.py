@@ -1,0 +1,274 @@
+"""Statistics behind an honest leaderboard: AUC uncertainty that includes the test set, paired
+comparisons with a multiple-testing correction, calibration and time to quality.
+
+Pure functions of labels, predictions and evaluation histories (numpy and scipy only).
+
+Neither scikit-learn (``roc_auc_score`` gives the AUC only) nor scipy (``scipy.stats`` has no ROC
+tools) computes DeLong's variance or test, and statsmodels (not a dependency) has Holm's method
+but no DeLong either; both are short here, each checked against a brute-force version in
+``tests/test_stats.py``.
+
+AUC and its variance (DeLong, DeLong & Clarke-Pearson 1988; midrank form of Sun & Xu 2014).
+With positives ``X_1..X_m`` and negatives ``Y_1..Y_n`` of one score vector and
+``psi(x, y) = 1 if x > y, 1/2 if x == y, 0 otherwise``:
+
+    AUC    = 1/(m n) sum_i sum_j psi(X_i, Y_j)
+    V10_i  = 1/n sum_j psi(X_i, Y_j)          (one structural component per positive)
+    V01_j  = 1/m sum_i psi(X_i, Y_j)          (one per negative)
+    Cov(AUC_a, AUC_b) = S10_ab / m + S01_ab / n
+
+where ``S10`` and ``S01`` are the sample covariances (ddof 1) of the components of score vectors
+``a`` and ``b`` on the same rows. Midranks give the components without the m x n loop:
+``V10_i = (rank of X_i among all rows - rank of X_i among the positives) / n``, and likewise
+for ``V01``, so the cost is one sort per vector, O(N log N).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from scipy import stats
+
+ALTERNATIVES = ("two-sided", "greater", "less")
+DEFAULT_BINS = 10
+QUALITY_TOLERANCE = 0.001
+
+
+def _labels_and_scores(y, scores) -> tuple[np.ndarray, np.ndarray]:
+    """``y`` as a boolean positive mask ``[N]`` and ``scores`` as ``[K, N]``, checked."""
+    y = np.asarray(y)
+    scores = np.atleast_2d(np.asarray(scores, dtype=float))
+    if y.ndim != 1 or scores.ndim != 2 or scores.shape[1] != len(y):
+        raise ValueError(f"scores of shape {scores.shape} do not match labels of shape {y.shape}; "
+                         "expected labels [N] and scores [N] or [K, N]")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError(f"labels must be 0 or 1, got values {np.unique(y)[:6].tolist()}")
+    if not np.isfinite(scores).all():
+        raise ValueError("scores contain NaN or inf")
+    positives = y == 1
+    m, n = int(positives.sum()), int((~positives).sum())
+    if m < 2 or n < 2:
+        raise ValueError(f"DeLong's variance needs at least 2 positive and 2 negative rows, got {m} and {n}")
+    return positives, scores
+
+
+def delong(y, scores) -> tuple[np.ndarray, np.ndarray]:
+    """AUCs ``[K]`` and their DeLong covariance ``[K, K]`` for ``K`` score vectors on the same rows.
+
+    ``scores``: ``[N]`` or ``[K, N]``; ``y``: 0/1 labels ``[N]``. Ties count one half.
+    """
+    positives, scores = _labels_and_scores(y, scores)
+    pos, neg = scores[:, positives], scores[:, ~positives]  # [K, m], [K, n]
+    m, n = pos.shape[1], neg.shape[1]
+    ranks = stats.rankdata(np.concatenate([pos, neg], axis=1), axis=1)  # [K, m + n], midranks
+    v10 = (ranks[:, :m] - stats.rankdata(pos, axis=1)) / n  # [K, m]: share of negatives below each positive
+    v01 = 1.0 - (ranks[:, m:] - stats.rankdata(neg, axis=1)) / m  # [K, n]: share of positives above each negative
+    cov = np.atleast_2d(np.cov(v10)) / m + np.atleast_2d(np.cov(v01)) / n  # [K, K]
+    return v10.mean(axis=1), cov
+
+
+def _z(diff: float, var: float) -> float:
+    """``diff / sqrt(var)``; a zero variance gives 0 for no difference and +-inf otherwise."""
+    if var > 0:
+        return diff / math.sqrt(var)
+    return 0.0 if diff == 0 else math.copysign(math.inf, diff)
+
+
+def _p_value(statistic: float, alternative: str, df: float = math.inf) -> float:
+    """p of a t (``df`` degrees of freedom; normal when infinite) statistic under ``alternative``."""
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {list(ALTERNATIVES)}, got {alternative!r}")
+    dist = stats.norm if math.isinf(df) else stats.t(df)
+    if alternative == "greater":
+        return float(dist.sf(statistic))
+    if alternative == "less":
+        return float(dist.cdf(statistic))
+    return float(min(1.0, 2 * dist.sf(abs(statistic))))
+
+
+def delong_paired(y, a, b, alternative: str = "two-sided") -> dict[str, float]:
+    """DeLong's test of AUC(a) against AUC(b), two score vectors on the same rows ``y``.
+
+    ``z = (AUC_a - AUC_b) / sqrt(Var_a + Var_b - 2 Cov_ab)``, standard normal under equal AUCs;
+    ``alternative="greater"`` tests AUC_a > AUC_b, ``"less"`` AUC_a < AUC_b.
+    """
+    auc, cov = delong(y, np.stack([np.asarray(a, dtype=float), np.asarray(b, dtype=float)]))
+    diff = float(auc[0] - auc[1])
+    var = max(float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]), 0.0)
+    z = _z(diff, var)
+    return {"auc_a": float(auc[0]), "auc_b": float(auc[1]), "diff": diff, "var": var, "z": z,
+            "p": _p_value(z, alternative)}
+
+
+def _seed_variance(aucs: np.ndarray) -> tuple[float, float]:
+    """Variance of the mean of ``aucs`` over seeds and its degrees of freedom; (0, inf) for one seed."""
+    if len(aucs) < 2:
+        return 0.0, math.inf
+    return float(aucs.var(ddof=1) / len(aucs)), float(len(aucs) - 1)
+
+
+def _satterthwaite(test_var: float, seed_parts: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """Total variance and Welch-Satterthwaite degrees of freedom; the DeLong part counts as known (df = inf)."""
+    total = test_var + sum(v for v, _ in seed_parts)
+    denominator = sum(v * v / df for v, df in seed_parts if v > 0)
+    return total, (total * total / denominator if denominator > 0 else math.inf)
+
+
+def mean_auc_interval(y, seed_scores, level: float = 0.95) -> dict[str, float]:
+    """Mean test AUC over seeds and its ``level`` interval, from seed noise and test-set noise.
+
+    Each seed's AUC is ``A_s = theta + b_s + e_s``: ``theta`` is the family's expected AUC on the
+    population, ``e_s`` the seed's training noise and ``b_s`` the sampling error of the one test
+    set. The seeds share that test set, so the ``b_s`` are strongly correlated and their mean does
+    NOT shrink like ``1/S``: its variance is ``1' C 1 / S^2`` with ``C`` the DeLong covariance of
+    the S seeds' AUCs (it equals the mean DeLong variance when the seeds' errors are identical,
+    and ``mean var / S`` when independent; the covariance measures which). So
+
+        Var(mean AUC) = s^2 / S + 1' C 1 / S^2
+
+    with ``s^2`` the sample variance of the seeds' AUCs (ddof 1; it also contains the seed-by-
+    test-row part of ``b_s``, counted twice, which errs on the wide side). The interval is
+    ``mean +- t_q(df) sqrt(Var)``, ``df`` from Welch-Satterthwaite with the DeLong part taken as
+    known: the normal quantile when test noise dominates, Student's with ``S - 1`` degrees of
+    freedom when seed noise does. One seed: the test-set part only (``seed_var`` is 0).
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    auc, cov = delong(y, seed_scores)
+    test_var = float(cov.mean())
+    seed_var, seed_df = _seed_variance(auc)
+    var, df = _satterthwaite(test_var, [(seed_var, seed_df)])
+    half = float(stats.t.ppf((1 + level) / 2, df)) * math.sqrt(var)
+    mean = float(auc.mean())
+    return {"mean": mean, "low": mean - half, "high": mean + half, "test_var": test_var,
+            "seed_var": seed_var, "df": df, "seeds": len(auc)}
+
+
+def compare_with_best(y, best_scores, row_scores) -> dict[str, float]:
+    """One-sided test that a row's expected AUC is below the best row's, on the same test rows.
+
+    DeLong's paired test generalised to several seeds a side: with ``S_b`` seeds of the best row
+    and ``S_r`` of the other, the difference of mean AUCs is ``D = c' A`` with contrast
+    ``c = (+1/S_b, ..., -1/S_r, ...)`` over all ``S_b + S_r`` prediction vectors, and
+
+        Var(D) = c' C c + s_b^2 / S_b + s_r^2 / S_r
+
+    where ``C`` is their joint DeLong covariance (test-set noise, pairing and the correlation
+    between seeds all in one matrix) and ``s^2`` the seed variances as in
+    :func:`mean_auc_interval`. ``t = D / sqrt(Var(D))`` against Student's t with Welch-
+    Satterthwaite degrees of freedom. With one seed a side it is exactly DeLong's paired z test.
+    Combining per-seed z statistics by Stouffer's sum would treat the seeds' tests as independent
+    though they share the test rows (too many rows called worse); averaging them is valid but
+    leaves out seed noise, which this variance keeps.
+    """
+    best = np.atleast_2d(np.asarray(best_scores, dtype=float))
+    row = np.atleast_2d(np.asarray(row_scores, dtype=float))
+    auc, cov = delong(y, np.concatenate([best, row]))
+    sb, sr = len(best), len(row)
+    contrast = np.concatenate([np.full(sb, 1 / sb), np.full(sr, -1 / sr)])
+    diff = float(contrast @ auc)
+    test_var = max(float(contrast @ cov @ contrast), 0.0)
+    var, df = _satterthwaite(test_var, [_seed_variance(auc[:sb]), _seed_variance(auc[sb:])])
+    statistic = _z(diff, var)
+    return {"diff": diff, "se": math.sqrt(var), "t": statistic, "df": df,
+            "p": _p_value(statistic, "greater", df)}
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm's step-down adjusted p-values, in the input order.
+
+    Sorted ascending, ``p_(i)`` becomes ``max_{j <= i} min(1, (k - j + 1) p_(j))``; rejecting where
+    the adjusted value is below alpha keeps the family-wise error rate at alpha.
+    """
+    p = np.asarray(pvalues, dtype=float)
+    if p.ndim != 1 or not ((p >= 0) & (p <= 1)).all():
+        raise ValueError(f"holm: expected a 1-D sequence of p-values in [0, 1], got {p.tolist()}")
+    order = np.argsort(p, kind="stable")
+    adjusted = np.minimum(1.0, np.maximum.accumulate(p[order] * (len(p) - np.arange(len(p)))))
+    out = np.empty_like(p)
+    out[order] = adjusted
+    return out
+
+
+def close_to_best(y, scores: Mapping[str, np.ndarray], alpha: float = 0.05) -> dict[str, dict]:
+    """For each row (label -> seed predictions ``[S, N]``), whether it is not significantly below the best.
+
+    The best row has the highest mean AUC; every other row is tested with :func:`compare_with_best`
+    and the p-values are Holm-adjusted over those rows. ``close`` is True where the adjusted p is
+    at least ``alpha``; the best row gets p = 1.
+    """
+    if not scores:
+        raise ValueError("close_to_best: no rows to compare")
+    means = {label: float(delong(y, s)[0].mean()) for label, s in scores.items()}
+    best = max(means, key=means.get)
+    others = [label for label in scores if label != best]
+    tests = {label: compare_with_best(y, scores[best], scores[label]) for label in others}
+    adjusted = holm([tests[label]["p"] for label in others]) if others else []
+    out = {best: {"mean": means[best], "p": 1.0, "p_holm": 1.0, "close": True, "best": True}}
+    for label, p_holm in zip(others, adjusted, strict=True):
+        out[label] = {"mean": means[label], "p": tests[label]["p"], "p_holm": float(p_holm),
+                      "close": bool(p_holm >= alpha), "best": False}
+    return out
+
+
+def _probabilities(y, prob) -> tuple[np.ndarray, np.ndarray]:
+    y, prob = np.asarray(y, dtype=float), np.asarray(prob, dtype=float)
+    if y.ndim != 1 or prob.shape != y.shape:
+        raise ValueError(f"probabilities of shape {prob.shape} do not match labels of shape {y.shape}")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError(f"labels must be 0 or 1, got values {np.unique(y)[:6].tolist()}")
+    if not (np.isfinite(prob).all() and (prob >= 0).all() and (prob <= 1).all()):
+        raise ValueError("probabilities must be finite and in [0, 1]")
+    return y, prob
+
+
+def reliability(y, prob, bins: int = DEFAULT_BINS) -> dict[str, np.ndarray]:
+    """Equal-mass reliability curve: rows sorted by predicted probability, cut into ``bins`` groups
+    of equal size (+-1 row; tied predictions may straddle a cut); per group the mean predicted
+    probability, the observed click rate and the row count."""
+    y, prob = _probabilities(y, prob)
+    if not 1 <= bins <= len(y):
+        raise ValueError(f"bins must be between 1 and the number of rows ({len(y)}), got {bins}")
+    groups = np.array_split(np.argsort(prob, kind="stable"), bins)
+    return {"predicted": np.array([prob[g].mean() for g in groups]),
+            "observed": np.array([y[g].mean() for g in groups]),
+            "count": np.array([len(g) for g in groups])}
+
+
+def expected_calibration_error(y, prob, bins: int = DEFAULT_BINS) -> float:
+    """``ECE = sum_b (n_b / N) |mean prob_b - click rate_b|`` over equal-mass bins (10 by default).
+
+    Even a perfectly calibrated model scores above 0: each bin's click rate has sampling noise,
+    about ``sqrt(2 / pi) sqrt(p (1 - p) bins / N)`` in expectation (0.009 at p = 0.5, 10 bins,
+    20,000 rows), the reason for few, equally full bins.
+    """
+    curve = reliability(y, prob, bins)
+    return float((curve["count"] * np.abs(curve["predicted"] - curve["observed"])).sum() / curve["count"].sum())
+
+
+def calibration_ratio(y, prob) -> float:
+    """Mean predicted click probability divided by the observed click rate (1 = calibrated on average)."""
+    y, prob = _probabilities(y, prob)
+    if not y.any():
+        raise ValueError("calibration ratio: the labels hold no click, the observed rate is 0")
+    return float(prob.mean() / y.mean())
+
+
+def time_to_quality(history: Sequence[dict], tolerance: float = QUALITY_TOLERANCE) -> dict[str, float]:
+    """Training seconds, epochs and steps at the first evaluation whose validation AUC is within
+    ``tolerance`` of the run's best; ``history``: ``fit``'s evaluations in order, each with
+    ``val_auc``, ``epoch``, ``step`` and ``train_seconds`` (training time so far, evaluation excluded)."""
+    if not history:
+        raise ValueError("time to quality: the evaluation history is empty")
+    if tolerance < 0:
+        raise ValueError(f"time to quality: tolerance must be >= 0, got {tolerance}")
+    for i, entry in enumerate(history):
+        missing = {"val_auc", "epoch", "step", "train_seconds"} - set(entry)
+        if missing:
+            raise ValueError(f"time to quality: history entry {i} lacks {sorted(missing)}; "
+                             "histories recorded before training seconds were logged cannot give it")
+    target = max(entry["val_auc"] for entry in history) - tolerance
+    first = next(entry for entry in history if entry["val_auc"] >= target)
+    return {"seconds": float(first["train_seconds"]), "epochs": float(first["epoch"]), "step": int(first["step"])}
