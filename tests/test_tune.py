@@ -1,0 +1,109 @@
+import json
+
+import numpy as np
+import pytest
+
+import benchmarks.sweep as sweep
+from benchmarks.config import ConfigError, load_config, parse_config
+from benchmarks.predictions import MAX_ROWS, predictions_path, read_predictions, write_predictions
+from benchmarks.records import load_records
+from benchmarks.tune import TUNE_CONFIG, load_tune_config, parse_tune_config, read_manifest, tune
+
+TINY = parse_config({
+    "dataset": {"name": "synthetic", "options": {"rows": 2000}},
+    "run": {"seeds": [0, 1]},
+    "train": {"max_epochs": 1, "batch_size": 256},
+    "latency": {"batch_sizes": [1]},
+    "model": [{"name": "lr", "label": "LR"}, {"label": "FM", "name": "fm", "hparams": {"embed_dim": 2}}],
+})
+SPACE = {
+    "tune": {"trials": 3, "seed": 0, "startup_trials": 1},
+    "common": {"lr": {"low": 1e-3, "high": 3e-2, "log": True}},
+    "family": {"lr": {"default": "LR"}, "fm": {"default": "FM", "embed_dim": {"choices": [2, 4]}}},
+}
+
+
+def test_shipped_tune_config_covers_every_default_family():
+    default = load_config()
+    config = load_tune_config(default, TUNE_CONFIG)
+    assert {s.family for s in config.spaces} == {e.model for e in default.entries}
+    assert all({"lr", "weight_decay"} <= {p.name for p in s.params} for s in config.spaces)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"family": {"nope": {"default": "LR"}}}, r"\[family.nope\]: unknown family; registered"),
+    ({"family": {"fm": {"default": "LR"}}}, r"default must name a fm entry of .*, got 'LR'"),
+    ({"family": {"fm": {"default": "FM", "depth": {"choices": [1]}}}},
+     r"'depth' is neither a training setting .* nor a hyperparameter of fm \['embed_dim'\]"),
+    ({"family": {"fm": {"default": "FM", "embed_dim": {"choices": [0, 2]}}}}, r"\[family.fm\] \(low\): model entry"),
+    ({"common": {"lr": {"low": 0.0, "high": 1.0, "log": True}}}, r"\[common\]: lr: need numbers low < high"),
+    ({"common": {"lr": [1e-3, 1e-2]}}, r"lr must be \{ choices = \[...\] \} or"),
+    ({"tune": {"trials": 0}}, r"\[tune\] takes integers trials >= 1"),
+    ({"family": {}}, r"no \[family.<name>\] tables"),
+])
+def test_tune_config_errors_name_the_table(change, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_tune_config(SPACE | change, TINY, "tune.toml")
+
+
+def test_tuning_runs_every_trial_as_a_record_resumes_and_reruns_the_winner(tmp_path, monkeypatch):
+    config = parse_tune_config(SPACE, TINY)
+    real_fit, calls = sweep.fit, []
+
+    def crash_on_fifth(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(sweep, "fit", crash_on_fifth)
+    with pytest.raises(KeyboardInterrupt):
+        tune(TINY, config, tmp_path, say=lambda *a: None, threads=1)
+    first = {p.name for p in (tmp_path / "records").rglob("*.json")}
+    monkeypatch.setattr(sweep, "fit", real_fit)
+    tune(TINY, config, tmp_path, say=lambda *a: None, threads=1)
+    manifest = read_manifest(tmp_path, TINY)
+    assert manifest["trials"] == 3 and set(manifest["families"]) == {"lr", "fm"}
+    fm = manifest["families"]["fm"]
+    assert [t["trial"] for t in fm["trials"]] == [0, 1, 2]
+    assert fm["best"] == max(fm["trials"], key=lambda t: t["val_auc"])["trial"]
+    records = {p.name for p in (tmp_path / "records").rglob("*.json")}
+    assert first <= records  # the interrupted run's records were reused, not redone
+    assert {t["record"] for f in manifest["families"].values() for t in f["trials"]} <= records
+    best = fm["trials"][fm["best"]]
+    reruns = [r for r in load_records(tmp_path) if r["key"]["hparams"] == best["hparams"]
+              and r["key"]["train"]["lr"] == best["train"]["lr"]]
+    assert sorted(r["key"]["seed"] for r in reruns) == [0, 1]
+    again = json.dumps(read_manifest(tmp_path, TINY), sort_keys=True)
+    calls.clear()
+    monkeypatch.setattr(sweep, "fit", crash_on_fifth)  # a finished search trains nothing: same proposals, all reused
+    tune(TINY, config, tmp_path, say=lambda *a: None, threads=1)
+    assert not calls and json.dumps(read_manifest(tmp_path, TINY), sort_keys=True) == again
+
+
+def test_sampler_is_seeded(tmp_path):
+    config = parse_tune_config(SPACE | {"family": {"lr": {"default": "LR"}}}, TINY)
+    a = tune(TINY, config, tmp_path / "a", say=lambda *a: None, threads=1)
+    b = tune(TINY, config, tmp_path / "b", say=lambda *a: None, threads=1)
+    values = [[t["values"] for t in json.loads(p.read_text())["families"]["lr"]["trials"]] for p in (a, b)]
+    assert values[0] == values[1] and len({v["lr"] for v in values[0]}) == 3
+
+
+def test_predictions_round_trip_and_size_limit(tmp_path):
+    record = tmp_path / "fm-seed0-abc.json"
+    y, prob = np.array([0, 1, 1, 0]), np.array([0.1, 0.8, 0.6, 0.3])
+    assert write_predictions(record, {"val": (y, prob), "test": (y[:3], prob[:3])}, max_rows=3) == ["test"]
+    assert predictions_path(record).name == "fm-seed0-abc.preds.npz"
+    assert read_predictions(record, "val") is None
+    labels, stored = read_predictions(record, "test")
+    assert labels.dtype == np.uint8 and stored.dtype == np.float32
+    np.testing.assert_array_equal(labels, y[:3])
+    np.testing.assert_allclose(stored, prob[:3], rtol=1e-7)
+    assert read_predictions(tmp_path / "other.json", "test") is None
+    assert write_predictions(tmp_path / "big.json", {"test": (y, prob)}, max_rows=2) == []
+    assert not predictions_path(tmp_path / "big.json").exists()
+    assert not list(tmp_path.glob(".tmp-*")) and MAX_ROWS >= 1_000_000
+    with pytest.raises(ValueError, match=r"split 'val': labels \(4,\) and probabilities \(3,\)"):
+        write_predictions(record, {"val": (y, prob[:3])})
+    with pytest.raises(ValueError, match=r"split must be one of \['val', 'test'\], got 'train'"):
+        read_predictions(record, "train")
