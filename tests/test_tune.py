@@ -5,9 +5,12 @@ import pytest
 
 import benchmarks.sweep as sweep
 from benchmarks.config import ConfigError, load_config, parse_config
+from benchmarks.leaderboard import select_runs
 from benchmarks.predictions import MAX_ROWS, predictions_path, read_predictions, write_predictions
 from benchmarks.records import load_records
+from benchmarks.sweep import run_experiment
 from benchmarks.tune import TUNE_CONFIG, load_tune_config, parse_tune_config, read_manifest, tune
+from benchmarks.tuned_report import tuned_section
 
 TINY = parse_config({
     "dataset": {"name": "synthetic", "options": {"rows": 2000}},
@@ -107,3 +110,21 @@ def test_predictions_round_trip_and_size_limit(tmp_path):
         write_predictions(record, {"val": (y, prob[:3])})
     with pytest.raises(ValueError, match=r"split must be one of \['val', 'test'\], got 'train'"):
         read_predictions(record, "train")
+
+
+def test_tuned_table_lists_each_family_with_its_choice_and_seeds(tmp_path):
+    config = parse_tune_config(SPACE | {"tune": {"trials": 2, "startup_trials": 1}}, TINY)
+    tune(TINY, config, tmp_path, say=lambda *a: None, threads=1)
+    run_experiment(TINY.select(["FM"]), tmp_path, threads=1)
+    records = load_records(tmp_path)
+    variant = records[0]["dataset"]["variant"]
+    defaults = select_runs(records, TINY)[variant]
+    lines = tuned_section(records, TINY, tmp_path, variant, defaults)
+    assert lines[0] == "### Tuned at equal budget (2 trials per family)"
+    table = [line.split("|")[1:-1] for line in "\n".join(lines).splitlines() if "| " in line]
+    rows = {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in table}
+    manifest = read_manifest(tmp_path, TINY)
+    fm = manifest["families"]["fm"]["trials"][manifest["families"]["fm"]["best"]]["values"]
+    assert rows["fm"][0] == f"embed_dim={fm['embed_dim']}, lr={fm['lr']:.3g}" and rows["fm"][1] == "2"
+    assert rows["lr"][3] == "not run"  # no default LR runs here
+    assert tuned_section(records, TINY, tmp_path / "elsewhere", variant, defaults) == []
