@@ -146,34 +146,34 @@ def mean_auc_interval(y, seed_scores, level: float = 0.95) -> dict[str, float]:
             "seed_var": seed_var, "df": df, "seeds": len(auc)}
 
 
-def compare_with_best(y, best_scores, row_scores) -> dict[str, float]:
-    """One-sided test that a row's expected AUC is below the best row's, on the same test rows.
+def compare_mean_aucs(y, a_scores, b_scores, alternative: str = "greater") -> dict[str, float]:
+    """Test of entry a's expected AUC against entry b's, both scored on the same rows ``y``.
 
-    DeLong's paired test generalised to several seeds a side: with ``S_b`` seeds of the best row
-    and ``S_r`` of the other, the difference of mean AUCs is ``D = c' A`` with contrast
-    ``c = (+1/S_b, ..., -1/S_r, ...)`` over all ``S_b + S_r`` prediction vectors, and
+    DeLong's paired test generalised to several seeds a side: with ``S_a`` seeds of a and ``S_b``
+    of b, the difference of mean AUCs is ``D = c' A`` with contrast
+    ``c = (+1/S_a, ..., -1/S_b, ...)`` over all ``S_a + S_b`` prediction vectors, and
 
-        Var(D) = c' C c + s_b^2 / S_b + s_r^2 / S_r
+        Var(D) = c' C c + s_a^2 / S_a + s_b^2 / S_b
 
     where ``C`` is their joint DeLong covariance (test-set noise, pairing and the correlation
     between seeds all in one matrix) and ``s^2`` the seed variances as in
     :func:`mean_auc_interval`. ``t = D / sqrt(Var(D))`` against Student's t with Welch-
-    Satterthwaite degrees of freedom. With one seed a side it is exactly DeLong's paired z test.
-    Combining per-seed z statistics by Stouffer's sum would treat the seeds' tests as independent
-    though they share the test rows (too many rows called worse); averaging them is valid but
-    leaves out seed noise, which this variance keeps.
+    Satterthwaite degrees of freedom; ``alternative="greater"`` tests a > b. With one seed a side
+    it is exactly DeLong's paired z test. Combining per-seed z statistics by Stouffer's sum would
+    treat the seeds' tests as independent though they share the test rows (too many differences
+    called significant); averaging them is valid but leaves out seed noise, which this variance keeps.
     """
-    best = np.atleast_2d(np.asarray(best_scores, dtype=float))
-    row = np.atleast_2d(np.asarray(row_scores, dtype=float))
-    auc, cov = delong(y, np.concatenate([best, row]))
-    sb, sr = len(best), len(row)
-    contrast = np.concatenate([np.full(sb, 1 / sb), np.full(sr, -1 / sr)])
+    a = np.atleast_2d(np.asarray(a_scores, dtype=float))
+    b = np.atleast_2d(np.asarray(b_scores, dtype=float))
+    auc, cov = delong(y, np.concatenate([a, b]))
+    sa, sb = len(a), len(b)
+    contrast = np.concatenate([np.full(sa, 1 / sa), np.full(sb, -1 / sb)])
     diff = float(contrast @ auc)
     test_var = max(float(contrast @ cov @ contrast), 0.0)
-    var, df = _satterthwaite(test_var, [_seed_variance(auc[:sb]), _seed_variance(auc[sb:])])
+    var, df = _satterthwaite(test_var, [_seed_variance(auc[:sa]), _seed_variance(auc[sa:])])
     statistic = _z(diff, var)
     return {"diff": diff, "se": math.sqrt(var), "t": statistic, "df": df,
-            "p": _p_value(statistic, "greater", df)}
+            "p": _p_value(statistic, alternative, df)}
 
 
 def holm(pvalues) -> np.ndarray:
@@ -195,7 +195,7 @@ def holm(pvalues) -> np.ndarray:
 def close_to_best(y, scores: Mapping[str, np.ndarray], alpha: float = 0.05) -> dict[str, dict]:
     """For each row (label -> seed predictions ``[S, N]``), whether it is not significantly below the best.
 
-    The best row has the highest mean AUC; every other row is tested with :func:`compare_with_best`
+    The best row has the highest mean AUC; every other row is tested with :func:`compare_mean_aucs` (one-sided)
     and the p-values are Holm-adjusted over those rows. ``close`` is True where the adjusted p is
     at least ``alpha``; the best row gets p = 1.
     """
@@ -204,7 +204,7 @@ def close_to_best(y, scores: Mapping[str, np.ndarray], alpha: float = 0.05) -> d
     means = {label: float(delong(y, s)[0].mean()) for label, s in scores.items()}
     best = max(means, key=means.get)
     others = [label for label in scores if label != best]
-    tests = {label: compare_with_best(y, scores[best], scores[label]) for label in others}
+    tests = {label: compare_mean_aucs(y, scores[best], scores[label]) for label in others}
     adjusted = holm([tests[label]["p"] for label in others]) if others else []
     out = {best: {"mean": means[best], "p": 1.0, "p_holm": 1.0, "close": True, "best": True}}
     for label, p_holm in zip(others, adjusted, strict=True):

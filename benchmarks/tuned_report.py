@@ -2,7 +2,7 @@
 
 Per family: the values its search chose, the tuned configuration's test AUC over the experiment's
 seeds with its interval, and the gain over the default configuration with the interval of the
-difference (:func:`benchmarks.stats.compare_with_best`, both sides' seed and test-set noise).
+difference (:func:`benchmarks.stats.compare_mean_aucs`, both sides' seed and test-set noise).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def _gain(tuned, default) -> str:
     """Mean difference tuned - default with its ``LEVEL`` interval, or '' when either side lacks predictions."""
     if tuned is None or default is None:
         return ""
-    test = stats.compare_with_best(tuned[0], tuned[1], default[1])
+    test = stats.compare_mean_aucs(tuned[0], tuned[1], default[1])
     half = float(sps.t.ppf((1 + LEVEL) / 2, test["df"])) * test["se"]
     return f"{test['diff']:+.4f} [{test['diff'] - half:+.4f}, {test['diff'] + half:+.4f}]"
 

@@ -96,17 +96,20 @@ def test_paired_test_sees_a_difference_the_unpaired_intervals_hide():
     assert result["p"] < 1e-3
 
 
-def test_compare_with_best_is_the_paired_test_for_one_seed_and_uses_the_joint_covariance():
+def test_compare_mean_aucs_is_the_paired_test_for_one_seed_and_uses_the_joint_covariance():
     y, scores = _tied_data(4, rows=60, models=4)
-    one = stats.compare_with_best(y, scores[0], scores[1])
+    one = stats.compare_mean_aucs(y, scores[0], scores[1])
     paired = stats.delong_paired(y, scores[0], scores[1], "greater")
     assert one["t"] == pytest.approx(paired["z"], rel=1e-10) and one["p"] == pytest.approx(paired["p"], rel=1e-10)
-    two = stats.compare_with_best(y, scores[:2], scores[2:])
+    two = stats.compare_mean_aucs(y, scores[:2], scores[2:])
     auc, cov = _brute_delong(y, scores)
     c = np.array([0.5, 0.5, -0.5, -0.5])
     expected = c @ cov @ c + np.var(auc[:2], ddof=1) / 2 + np.var(auc[2:], ddof=1) / 2
     assert two["diff"] == pytest.approx(c @ auc, abs=1e-12)
     assert two["se"] ** 2 == pytest.approx(expected, rel=1e-10)
+    assert math.isfinite(two["df"]) and two["p"] == pytest.approx(sps.t.sf(two["t"], two["df"]), rel=1e-10)
+    both = stats.compare_mean_aucs(y, scores[:2], scores[2:], "two-sided")["p"]
+    assert both == pytest.approx(2 * min(two["p"], 1 - two["p"]), rel=1e-10)
 
 
 def _simulated_seeds(rng, rows, seeds, shift, tau, noise=0.5):
@@ -157,8 +160,8 @@ def test_comparison_keeps_its_size_under_the_null_and_finds_a_real_gap():
         latent = rng.normal(size=600)
         family = [latent + y * rng.normal(1.0, 0.05) + 0.5 * rng.normal(size=600) for _ in range(6)]
         worse = [latent + y * rng.normal(0.8, 0.05) + 0.5 * rng.normal(size=600) for _ in range(3)]
-        false += stats.compare_with_best(y, family[:3], family[3:])["p"] < 0.05
-        found += stats.compare_with_best(y, family[:3], worse)["p"] < 0.05
+        false += stats.compare_mean_aucs(y, family[:3], family[3:])["p"] < 0.05
+        found += stats.compare_mean_aucs(y, family[:3], worse)["p"] < 0.05
     assert false / reps <= 0.08
     assert found / reps >= 0.8
 
