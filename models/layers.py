@@ -89,7 +89,8 @@ class MLP(nn.Sequential):
 
     ``out_dim`` is the last width (``in_dim`` when ``hidden_units`` is empty). BatchNorm is
     left out with ``batch_norm=False``, Dropout when ``dropout`` is 0. In training the
-    ``nn.Dropout`` modules are applied through the faster :func:`dropout`.
+    ``nn.Dropout`` modules are applied through the faster :func:`dropout`; they stay as modules
+    because they hold ``p``, show in the model's repr and follow ``train()``/``eval()``.
     """
 
     def __init__(self, in_dim: int, hidden_units, dropout: float = 0.0, batch_norm: bool = True):

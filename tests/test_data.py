@@ -54,7 +54,7 @@ def test_synthetic_is_deterministic_and_options_matter():
 
 
 def test_oracle_auc_is_a_meaningful_ceiling(small):
-    from benchmarks.metrics import evaluate
+    from benchmarks.engine.metrics import evaluate
 
     oracle = evaluate(small.val.y, small.val.prob)["auc"]
     assert 0.70 < oracle < 0.85

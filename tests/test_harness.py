@@ -3,12 +3,13 @@ from dataclasses import replace
 
 import pytest
 
-import benchmarks.sweep as sweep
-from benchmarks.config import ConfigError, load_config, parse_config
-from benchmarks.leaderboard import render, select_runs, summarize
-from benchmarks.records import load_records, read_record, record_key, record_path, write_record
+import benchmarks.harness.sweep as sweep
+from benchmarks.harness.config import ConfigError, load_config, parse_config
+from benchmarks.harness.records import load_records, read_record, record_key, record_path, write_record
+from benchmarks.harness.sweep import run_experiment
+from benchmarks.reports.common import select_runs, summarize
+from benchmarks.reports.leaderboard import render
 from benchmarks.run import main
-from benchmarks.sweep import run_experiment
 
 TINY = {
     "dataset": {"name": "synthetic", "options": {"rows": 2000}},
@@ -37,7 +38,7 @@ def test_default_config_has_every_family_and_the_study_variants():
     ({"preset": "DCN-V3"}, r"\[\[model\]\] #1: .*DCN-V3"),
     ({"label": "x"}, r"\[\[model\]\] #1: needs 'name'"),
     ({"name": "fm", "train": {"learning_rate": 1}},
-     r"model entry .fm.: unknown training setting\(s\) \[.learning_rate.\]"),
+     r"model entry 'fm' train: unknown key 'learning_rate'; accepted: \['batch_size', "),
     ({"name": "fm", "colour": "red"}, r"\[\[model\]\] #1: unknown key\(s\) \['colour'\]"),
 ])
 def test_config_errors_name_the_entry(model, message):
@@ -46,7 +47,7 @@ def test_config_errors_name_the_entry(model, message):
 
 
 def test_config_errors_at_top_level(tmp_path):
-    with pytest.raises(ConfigError, match=r"\[train\]: unknown key\(s\) \['epochs'\]"):
+    with pytest.raises(ConfigError, match=r"\[train\]: unknown key 'epochs'; accepted: \['batch_size'"):
         parse_config({"train": {"epochs": 3}, "model": [{"name": "fm"}]})
     with pytest.raises(ConfigError, match=r"duplicated: \['fm'\]"):
         parse_config({"model": [{"name": "fm"}, {"name": "fm"}]})
@@ -197,6 +198,45 @@ def test_grid_expands_to_every_cell():
         parse_config({"grid": [{"name": "fm", "axes": {"embed_dim": []}}]})
 
 
+@pytest.mark.parametrize("text, message", [
+    ('[train]\nseed = 1', r"\[train\]: unknown key 'seed' \(seeds go in \[run\] seeds\); accepted: \['batch_size'"),
+    ('[train]\nprecision = "bf16"', r"\[train\]: unknown key 'precision' \(a speed lever: --precision on the command"),
+    ('[train]\nlr = "fast"', r"\[train\] lr = 'fast'; accepted: a number > 0$"),
+    ("[train]\nlr = 0", r"\[train\] lr = 0; accepted: a number > 0$"),
+    ("[train]\nbatch_size = 2.5", r"\[train\] batch_size = 2.5; accepted: an integer >= 1$"),
+    ("[train]\nmax_epochs = true", r"\[train\] max_epochs = True; accepted: an integer >= 1$"),
+    ("[train]\npatience = 0", r"\[train\] patience = 0; accepted: an integer >= 1$"),
+    ("[train]\nweight_decay = -1e-4", r"\[train\] weight_decay = -0.0001; accepted: a number >= 0$"),
+    ("[run]\nseeds = [0, -1]", r"\[run\] seeds = \[0, -1\]; accepted: a non-empty list of integers >= 0"),
+    ("[latency]\nbatch_sizes = [0]", r"\[latency\] batch_sizes = \[0\]; accepted: a non-empty list of integers >= 1"),
+    ("[measure]\nspectrum = 1", r"\[measure\] spectrum = 1; accepted: true or false"),
+    ("[measure]\nflops = true", r"\[measure\]: unknown key\(s\) \['flops'\]; accepted: \['spectrum'\]"),
+    ("[dataset]\nname = 3", r"\[dataset\] name = 3; accepted: a data set name"),
+])
+def test_every_value_is_checked_at_load(tmp_path, text, message):
+    """The seam bug: [train] seed / precision loaded, then every run failed; now the load fails, in one line
+    naming the file, the table, the key, the value and what is accepted."""
+    path = tmp_path / "bad.toml"
+    path.write_text(f'{text}\n\n[[model]]\nname = "lr"\n')
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}: ") and "\n" not in str(caught.value)
+
+
+def test_spectrum_is_measured_only_when_the_config_asks(tmp_path):
+    base = parse_config(TINY).select(["lr"])
+    dcn = parse_config({**TINY, "model": [{"name": "dcn_v2", "hparams": {"num_layers": 1}}]})
+    run_experiment(replace(dcn, seeds=(0,)), tmp_path / "off", threads=1)
+    assert "spectrum" not in load_records(tmp_path / "off")[0]
+    on = replace(dcn, seeds=(0,), measure=frozenset({"spectrum"}))
+    assert run_experiment(on, tmp_path / "off", threads=1).ran == 1  # the record lacks it: rerun
+    record = load_records(tmp_path / "off")[0]
+    assert record["spectrum"]["ranks"] and len(record["spectrum"]["layers"]) == 1
+    assert run_experiment(on, tmp_path / "off", threads=1).reused == 1
+    run_experiment(replace(base, seeds=(0,), measure=frozenset({"spectrum"})), tmp_path / "lr", threads=1)
+    assert load_records(tmp_path / "lr")[0]["spectrum"] is None  # nothing to measure in LR
+
+
 def test_quick_end_to_end(tmp_path):
     assert main(["--quick", "--models", "lr,dcn_mix", "--out", str(tmp_path), "--quiet"]) == 0
     out = tmp_path / "quick"
@@ -206,7 +246,8 @@ def test_quick_end_to_end(tmp_path):
     assert "## synthetic-" in md
     assert list(out.glob("*_auc_vs_params.png"))
     record = json.loads(next((out / "records").rglob("lr-*.json")).read_text())
-    assert record["environment"]["torch"].startswith("2.13") and record["latency"]["4096"]["median_ms"] > 0
+    assert record["key"]["dataset_options"] == {"rows": 20_000} and record["key"]["train"]["max_epochs"] == 2
+    assert record["latency"]["4096"]["batch_size"] == 4096 and record["latency"]["4096"]["median_ms"] > 0
     assert main(["--leaderboard", "--out", str(out), "--quiet"]) == 0
 
 

@@ -11,8 +11,8 @@ import torch
 
 import data
 import models
-from benchmarks.latency import inference_call, random_batch
-from benchmarks.train import train_step
+from benchmarks.engine.latency import inference_call, random_batch
+from benchmarks.engine.step import train_step
 
 SCHEMA = data.load("synthetic", rows=100).schema
 TRAIN_BATCH = 1024
@@ -38,8 +38,10 @@ def test_training_step_latency(benchmark, name):
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     x = random_batch(SCHEMA, TRAIN_BATCH)
     y = (torch.rand(TRAIN_BATCH, generator=torch.Generator().manual_seed(0)) < 0.5).float()
+    before = [p.detach().clone() for p in model.parameters()]
     loss = benchmark(train_step, model, optimizer, x, y)
-    assert loss > 0
+    assert torch.isfinite(loss) and loss.requires_grad is False
+    assert all(not torch.equal(p, b) for p, b in zip(model.parameters(), before, strict=True))
 
 
 @pytest.mark.parametrize("name", ["deepfm", "dcn_v2"])

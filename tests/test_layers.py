@@ -170,8 +170,6 @@ def test_mixture_cross_net_shapes_and_parameter_count(expert_form, per_layer):
     assert (layer.C is None) == (expert_form == "study")
     assert sum(p.numel() for p in net.parameters()) == 2 * per_layer(M, r, k)
     assert net(torch.randn(B, M)).shape == (B, M)
-    if expert_form == "study":
-        assert per_layer(M, r, k) == 21_764
 
 
 def test_dropout_keeps_one_minus_p_and_rescales():

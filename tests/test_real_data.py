@@ -1,7 +1,8 @@
 """Real-data layer: encoding rules, caching, audits and bad input, on tiny files in every raw format.
 
-Every test writes its files under ``tmp_path`` and uses a temporary cache, except the
-end-to-end test on the real MovieLens-100K, which runs only when it has been fetched.
+Every test writes its files under ``tmp_path`` and uses a temporary cache; the end-to-end test
+on the real MovieLens-100K reads the raw files from the user's cache, and runs only when they have
+been fetched.
 """
 
 from __future__ import annotations
@@ -402,13 +403,13 @@ def test_unreadable_parquet_and_bad_options(tmp_path):
 
 # ---------------------------------------------------------------- the real MovieLens-100K
 
-def test_real_movielens_100k(monkeypatch):
-    monkeypatch.setenv("CTRBENCH_CACHE", str(REAL_CACHE))
+def test_real_movielens_100k(tmp_cache, monkeypatch):
+    raw = REAL_CACHE / "raw" / "ml-100k"  # read from the user's cache; everything written goes to tmp_cache
     try:
-        movielens.find_ml100k()
+        movielens.find_ml100k(raw)
     except DataError:
-        pytest.skip(f"MovieLens-100K is not in {REAL_CACHE / 'raw' / 'ml-100k'}; "
-                    "run `python -m data.fetch ml100k`")
+        pytest.skip(f"MovieLens-100K is not in {raw}; run `python -m data.fetch ml100k`")
+    monkeypatch.setenv("CTRBENCH_ML100K", str(raw))
     explicit = data.load("ml100k")
     assert sum(explicit.info["rows"].values()) == 100_000
     assert explicit.info["vocab_size"]["user_id"] == 2 + 943
@@ -419,3 +420,4 @@ def test_real_movielens_100k(monkeypatch):
     assert sum(implicit.info["rows"].values()) == 200_000
     assert implicit.info["vocab_size"]["movie_id"] == 2 + 1682
     assert all(abs(rate - 0.5) < 0.01 for rate in implicit.info["positive_rate"].values())
+    assert Path(explicit.info["cache_dir"]).is_relative_to(tmp_cache)

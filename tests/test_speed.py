@@ -3,14 +3,17 @@
 import re
 import subprocess
 import sys
+from dataclasses import asdict
 
 import pytest
 import torch
 
 import data
 import models
-from benchmarks import peers, speed
-from benchmarks.train import NonFiniteLossError, fit, predict, retain_freed_memory
+from benchmarks.engine.fit import NonFiniteLossError, fit, predict
+from benchmarks.speed import cases as speed_cases
+from benchmarks.speed import levers, measure, peers, render, workers
+from benchmarks.speed import main as speed_main
 from models.layers import CrossLayer, MixtureCrossLayer
 
 
@@ -28,7 +31,7 @@ def test_flops_of_a_cross_layer_equal_the_formula():
     B, M = 8, 12
     layer = CrossLayer(M)
     x = torch.randn(B, M)
-    assert speed.count_flops(lambda: layer(x, x)) == 2 * B * M * M  # W x_l: one [B, M] x [M, M] product
+    assert measure.count_flops(lambda: layer(x, x)) == 2 * B * M * M  # W x_l: one [B, M] x [M, M] product
 
 
 def test_flops_of_a_mixture_layer_equal_the_formula():
@@ -40,7 +43,7 @@ def test_flops_of_a_mixture_layer_equal_the_formula():
     products += 2 * B * (k * r) * (k * r)  # C, as one block-diagonal [k r, k r]
     products += 2 * B * k * M  # g @ bias
     products += 2 * B * (k * r) * M  # U back
-    assert speed.count_flops(lambda: layer(x, x)) == products
+    assert measure.count_flops(lambda: layer(x, x)) == products
 
 
 def test_flops_per_sample_of_dcn_v2_forward_and_training():
@@ -48,16 +51,16 @@ def test_flops_per_sample_of_dcn_v2_forward_and_training():
     model = models.build("dcn_v2", schema, num_layers=2, hidden_units=(8, 4), embed_dim=3)
     M = schema.num_fields * 3
     forward = 2 * (2 * M * M) + 2 * (M * 8 + 8 * 4) + 2 * (M + 4)  # cross layers, DNN, output
-    counted = speed.flops_per_sample(model, torch.zeros(16, schema.num_fields, dtype=torch.long) + 3)
+    counted = measure.flops_per_sample(model, torch.zeros(16, schema.num_fields, dtype=torch.long) + 3)
     assert counted["forward"] == forward
     assert counted["train"] == 3 * forward  # backward: one product for the input, one for the weight
     assert all(p.grad is None for p in model.parameters())
 
 
 def test_roofline_fraction():
-    assert speed.roofline_fraction(1e6, 1e5, 200.0) == pytest.approx(0.5)  # 100 GFLOP/s of 200
-    assert speed.roofline_fraction(0.0, 1e5, 200.0) is None  # no matrix products (FM, FFM)
-    assert speed.roofline_fraction(1e6, 1e5, None) is None  # no bf16 rate on this CPU
+    assert measure.roofline_fraction(1e6, 1e5, 200.0) == pytest.approx(0.5)  # 100 GFLOP/s of 200
+    assert measure.roofline_fraction(0.0, 1e5, 200.0) is None  # no matrix products (FM, FFM)
+    assert measure.roofline_fraction(1e6, 1e5, None) is None  # no bf16 rate on this CPU
 
 
 def _entry(label, ours_fit, ours_bare, peer_rate, peer_library="pytorch-fm"):
@@ -79,7 +82,7 @@ def _entry(label, ours_fit, ours_bare, peer_rate, peer_library="pytorch-fm"):
 
 
 def _report(cases, peers_installed):
-    settings = {**speed.asdict(speed.QUICK), "cases": list(cases), "arch": speed.ARCH}
+    settings = {**asdict(speed_cases.QUICK), "cases": list(cases), "arch": speed_cases.ARCH}
     env = {"torch": "x", "python": "3", "threads": 2, "cpu": "Test CPU", "cpu_capability": "AVX512", "bf16": True,
            "cores": 2, "peers": peers_installed}
     return {"settings": settings, "environment": env, "roofline_gflops": {"fp32": 200.0, "bf16": 800.0},
@@ -89,7 +92,7 @@ def _report(cases, peers_installed):
 def test_report_renders_from_hand_made_numbers():
     report = _report({"ffm": _entry("FFM", 300e3, 320e3, 100e3), "dcn_v2": _entry("DCN-V2", 100e3, 125e3, 90e3)},
                      {"pytorch-fm": "0.7.0", "DeepCTR-Torch": None, "FuxiCTR": None})
-    text = _cells(speed.render(report))
+    text = _cells(render.render(report))
     ffm_row = "| FFM | 300k | 300k | 320k | 0.94 | pytorch-fm Model, bare loop | 100k | **3.00x** | 2.00x | 0.7000 |"
     assert ffm_row in text
     assert "| FFM: ours >= 3x pytorch-fm | 3.00 | met | pytorch-fm Model: bare loop | 2.00 |" in text
@@ -103,31 +106,31 @@ def test_report_renders_from_hand_made_numbers():
                               "fp32_samples_per_s": 100e3, "bf16_samples_per_s": 150e3}]
     report["cases"]["ffm"]["allocator"] = {"default": {"step_ms": 2.0, "forward_4096_ms": 9.0},
                                            "retain": {"step_ms": 1.5, "forward_4096_ms": 2.0}}
-    text = _cells(speed.render(report))
+    text = _cells(render.render(report))
     assert "| Adam implementation | ffm | for-loop: 2.00 | fused: 1.60 | 1.25 |  |" in text
     assert "| DCN-V2 | 0.7100, 0.7200 | 0.7105, 0.7195 | 100k | 150k | 1.50 | 22% | 6% |" in text  # 3e5 x 150e3
     assert "| FFM | 2.000 -> 1.500 | 9.00 -> 2.00 |" in text
-    targets = {t["target"]: t for t in speed.check_targets(report)}
+    targets = {t["target"]: t for t in render.check_targets(report)}
     assert targets["FFM: ours >= 1x the fastest peer"]["against"] == "pytorch-fm Model: bare loop"
 
 
 def test_report_says_when_no_peer_is_installed(tiny):
-    assert speed.implementations("ffm", tiny.schema, {lib: None for lib in peers.LIBRARIES})[1:] == []
-    line = speed._peers_line({lib: None for lib in peers.LIBRARIES})
+    assert measure.implementations("ffm", tiny.schema, {lib: None for lib in peers.LIBRARIES})[1:] == []
+    line = render._peers_line({lib: None for lib in peers.LIBRARIES})
     assert line.startswith("Peers: none installed.") and peers.INSTALL_HINT in line
     entry = _entry("FM", 1e6, 1e6, 1.0)
     entry["implementations"] = entry["implementations"][:1]
     entry["training"] = {k: v for k, v in entry["training"].items() if k.startswith("ours")}
     report = _report({"fm": entry}, {lib: None for lib in peers.LIBRARIES})
-    text = _cells(speed.render(report))
+    text = _cells(render.render(report))
     assert "| FM: ours >= 1x the fastest peer | - | not measured | not installed |" in text
     assert "| FM | 1,000k | 1,000k | 1,000k | 1.00 | - | - | - |" in text
 
 
 def test_quick_run_of_our_models_end_to_end(tiny, tmp_path):
-    settings = speed.Settings(rows=3_000, rounds=1, latency_repeats=1, peers=False, memory=False, levers=False)
-    report = speed.run(settings, ["fm", "dcn_mix"], log=lambda _: None)
-    speed.write(report, tmp_path / "speed.md")
+    settings = speed_cases.Settings(rows=3_000, rounds=1, latency_repeats=1, peers=False, memory=False, levers=False)
+    report = speed_main.run(settings, ["fm", "dcn_mix"], log=lambda _: None)
+    render.write(report, tmp_path / "speed.md")
     text = _cells((tmp_path / "speed.md").read_text())
     assert "Peers: not measured (`--no-peers`)." in text and "DCN-Mix, 3 layers" in text
     assert (tmp_path / "speed.json").exists()
@@ -146,8 +149,8 @@ def test_installed_peers_build_and_score(tiny, peer):
     if not peers.installed()[peer.library]:
         pytest.skip(f"{peer.library} is not installed ({peers.INSTALL_HINT})")
     torch.manual_seed(0)
-    model = peer.make(tiny.schema, speed.ARCH)
-    probabilities = speed.scores(model, peer.encode(tiny.val.x[:64], tiny.schema), peer.probabilities)
+    model = peer.make(tiny.schema, speed_cases.ARCH)
+    probabilities = measure.scores(model, peer.encode(tiny.val.x[:64], tiny.schema), peer.probabilities)
     assert probabilities.shape == (64,) and ((probabilities >= 0) & (probabilities <= 1)).all()
 
 
@@ -187,5 +190,79 @@ def test_non_finite_loss_names_the_step_where_it_appeared(tiny):
         fit(LateNaN(), tiny, eval_every=5, name="late")
 
 
-def test_retain_freed_memory_is_idempotent():
-    assert retain_freed_memory() == retain_freed_memory()
+def test_retain_memory_lever_switches_malloc_only_when_asked(tiny, monkeypatch):
+    import benchmarks.engine.fit as engine_fit
+
+    calls = []
+    monkeypatch.setattr(engine_fit, "retain_freed_memory", lambda: calls.append(1) or True)
+    for retain in (False, True):
+        torch.manual_seed(0)
+        fit(models.build("lr", tiny.schema), tiny, max_epochs=1, retain_memory=retain)
+    assert calls == [1]
+
+
+# ---- probe, levers, compile lever and bf16 parity, at tiny sizes ---------------------------------------------
+
+
+def test_probe_timings_and_memory_of_one_implementation():
+    timed = workers.probe("fm", 0, threads=1, mode="retain", steps=2)
+    assert set(timed) == {"step_ms", "forward_4096_ms"} and min(timed.values()) > 0
+    memory = workers.probe("fm", 0, threads=1, mode="memory")
+    if "error" in memory:
+        assert "clear_refs" in memory["error"]
+    else:
+        params = sum(p.numel() for p in models.build("fm", data.load("synthetic", rows=100).schema,
+                                                     **speed_cases.CASES["fm"].hparams).parameters())
+        assert memory["state_mib"] == pytest.approx(3 * 4 * params / 2**20)
+        assert memory["train_peak_mib"] >= memory["state_mib"]
+
+
+def test_run_probe_reports_a_failing_child_as_an_error():
+    assert "KeyError" in workers.run_probe("no_such_case", 0, 1, "retain")["error"]
+
+
+def test_every_lever_is_timed_on_and_off(tiny, monkeypatch):
+    steps = []
+    real_step = levers.train_step
+    monkeypatch.setattr(levers, "train_step", lambda *a, **kw: steps.append(1) or real_step(*a, **kw))
+    s = speed_cases.Settings(rounds=1, lever_steps=1, compile_cases=(), batch_size=64)
+    torch_threads = torch.get_num_threads()
+    rows = levers.measure_levers(tiny, s, ["fm"], log=lambda _: None)
+    assert [r["lever"] for r in rows] == [
+        "Adam implementation", "Adam implementation", "bf16 autocast (training)", "bf16 autocast (forward 4096)",
+        "flush denormals", "1 thread instead of 2", "evaluation batch size"]
+    assert all(r["speedup"] == pytest.approx(r["off_ms"] / r["on_ms"]) and r["on_ms"] > 0 for r in rows)
+    assert steps  # the lever timings run the engine's step
+    assert torch.get_num_threads() == torch_threads  # the thread lever puts the count back
+
+
+def test_compile_lever_times_eager_and_compiled(tiny):
+    x, y = tiny.train.x[:64], tiny.train.y[:64]
+    s = speed_cases.Settings(rounds=1)
+
+    def fresh(case):
+        torch.manual_seed(0)
+        return models.build("lr", tiny.schema)
+
+    (row,) = levers._compile_lever("fm", fresh, x, y, s, 1, log=lambda _: None)
+    assert (row["off"], row["on"]) == ("eager", "torch.compile") and row["note"].startswith("compile time ")
+    assert row["speedup"] == pytest.approx(row["off_ms"] / row["on_ms"])
+
+
+def test_bf16_parity_runs_fit_both_ways_per_seed(tiny):
+    s = speed_cases.Settings(epochs=1, parity_seeds=2, batch_size=512)
+    (row,) = levers.bf16_parity(tiny, s, ["deepfm"], log=lambda _: None)
+    assert row["case"] == "deepfm" and len(row["fp32_auc"]) == len(row["bf16_auc"]) == 2
+    assert row["fp32_auc"][0] != row["fp32_auc"][1]  # one run per seed
+    assert row["bf16_auc"] == pytest.approx(row["fp32_auc"], abs=0.03)
+    assert min(row["fp32_samples_per_s"], row["bf16_samples_per_s"]) > 0
+
+
+def test_bare_loop_trains_with_the_engine_step(tiny, monkeypatch):
+    calls = []
+    real_step = measure.train_step
+    monkeypatch.setattr(measure, "train_step", lambda *a, **kw: calls.append(kw) or real_step(*a, **kw))
+    torch.manual_seed(0)
+    model = models.build("lr", tiny.schema)
+    measure.bare_loop(model, tiny.train.x, tiny.train.y, epochs=1, batch_size=1000, seed=0)
+    assert len(calls) == 3 and calls[0] == {"probabilities": False}  # 2400 rows in batches of 1000

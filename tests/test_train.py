@@ -3,8 +3,8 @@ import torch
 
 import data
 import models
-from benchmarks.metrics import evaluate
-from benchmarks.train import NonFiniteLossError, fit, predict
+from benchmarks.engine.fit import NonFiniteLossError, fit, predict
+from benchmarks.engine.metrics import evaluate
 
 
 def _lr(schema, seed=0):
@@ -80,3 +80,22 @@ def test_metrics_match_sklearn():
     p = torch.tensor([0.2, 0.7, 0.4, 0.5, 0.9])
     m = evaluate(y, p)
     assert m["auc"] == roc_auc_score(y, p) and m["logloss"] == pytest.approx(log_loss(y, p))
+
+
+def test_train_step_is_bce_then_one_adam_step(small):
+    """Against a hand computation: the returned loss is BCE of the pre-step logits, and Adam's first step
+    moves every weight by lr * g / (|g| + eps) (bias-corrected moments of one gradient)."""
+    from benchmarks.engine.runtime import make_optimizer
+    from benchmarks.engine.step import train_step
+
+    model = _lr(small.schema)
+    x, y = small.train.x[:256], small.train.y[:256]
+    before = [p.detach().clone() for p in model.parameters()]
+    logits = model(x)
+    expected_loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y)
+    grads = torch.autograd.grad(expected_loss, list(model.parameters()))
+    lr, eps = 0.01, 1e-8
+    loss = train_step(model, make_optimizer(model, lr), x, y)
+    assert loss.item() == pytest.approx(expected_loss.item(), rel=1e-6) and not loss.requires_grad
+    for p, p0, g in zip(model.parameters(), before, grads, strict=True):
+        torch.testing.assert_close(p.detach(), p0 - lr * g / (g.abs() + eps), rtol=1e-5, atol=1e-7)

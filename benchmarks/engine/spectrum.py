@@ -1,5 +1,7 @@
 """Low-rank evidence for full-rank cross layers: singular-value spectra and rank truncation.
 
+A measurement a config turns on (``[measure] spectrum = true``); the sweep runs it after ``fit``.
+
 The reference study plots the min-max normalised singular values of each DCN-V2 cross
 matrix W at initialisation and after training. This module makes "low rank" measurable:
 
@@ -15,8 +17,8 @@ import torch
 
 from data import Dataset
 
+from .fit import predict
 from .metrics import evaluate
-from .train import predict
 
 RANKS = (8, 16, 32, 80)
 

@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import platform
-import subprocess
-import tempfile
-from datetime import datetime, timezone
-from functools import cache
 from pathlib import Path
+
+from data.atomic import write_text_atomically
 
 RECORD_FORMAT = 1
 
@@ -54,16 +50,7 @@ def record_path(out_dir: Path, key: dict) -> Path:
 
 def write_record(path: Path, record: dict) -> None:
     """Write ``record`` as JSON via a temporary file and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(record, f, indent=1, sort_keys=True, default=float)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomically(path, json.dumps(record, indent=1, sort_keys=True, default=float) + "\n")
 
 
 def read_record(path: Path) -> dict | None:
@@ -78,48 +65,3 @@ def load_records(out_dir: Path) -> list[dict]:
     """Every readable record under ``out_dir/records``, in a stable order."""
     paths = sorted((Path(out_dir) / "records").glob("*/*.json"))
     return [r for r in map(read_record, paths) if r is not None]
-
-
-def environment(threads: int) -> dict:
-    import numpy
-    import pandas
-    import sklearn
-    import torch
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": numpy.__version__,
-        "pandas": pandas.__version__,
-        "sklearn": sklearn.__version__,
-        "threads": threads,
-        "cpu": cpu_model(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "git_commit": git_commit(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-@cache
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-@cache
-def git_commit() -> str:
-    """Short commit of the code that ran, with ``+dirty`` when tracked files differ from it."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=root, capture_output=True,
-                             text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "data", "models",
-                                "benchmarks"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return sha + ("+dirty" if dirty else "")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import torch
 
 from data import Schema
 
-from .train import autocast, retain_freed_memory
+from .runtime import autocast, retain_freed_memory
+from .timing import timings_ms
 
 
 def random_batch(schema: Schema, batch_size: int, seed: int = 0) -> torch.Tensor:
@@ -26,7 +26,7 @@ def inference_call(
     """A no-argument call of ``model`` on a fixed random batch, in eval and inference mode.
 
     Puts ``model`` in eval mode; the harness probe and the pytest-benchmark checks time this.
-    ``precision="bf16"`` runs it under bfloat16 autocast (see ``benchmarks.train.autocast``).
+    ``precision="bf16"`` runs it under bfloat16 autocast (see ``benchmarks.engine.runtime.autocast``).
     """
     model.eval()
     x = random_batch(schema, batch_size)
@@ -51,22 +51,15 @@ def measure_latency(
 ) -> dict:
     """Median and p90 wall time (ms) of ``model(x)`` in eval mode over ``repeats`` calls.
 
-    ``retain_memory``: see ``benchmarks.train.retain_freed_memory`` (without it a large batch
+    ``retain_memory``: see ``benchmarks.engine.runtime.retain_freed_memory`` (without it a large batch
     spends much of its time in page faults).
     """
     if retain_memory:
         retain_freed_memory()
     was_training = model.training
     call = inference_call(model, schema, batch_size, precision)
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - start) * 1e3)
+    times = torch.tensor(timings_ms(call, warmup, repeats))
     model.train(was_training)
-    times = torch.tensor(times)
     return {
         "batch_size": batch_size,
         "median_ms": float(times.median()),

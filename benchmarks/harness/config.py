@@ -8,12 +8,15 @@ options = {}                # keyword options of that loader
 [run]
 seeds = [0, 1, 2]
 
-[train]                     # keyword arguments of benchmarks.train.fit
-lr = 1e-3
+[train]                     # training options of benchmarks.engine.fit.fit (TRAIN_OPTIONS below);
+lr = 1e-3                   # seeds are in [run], speed levers and threads on the command line
 max_epochs = 8
 
 [latency]
 batch_sizes = [1, 4096]
+
+[measure]                   # optional measurements after training
+spectrum = false            # DCN-V2 cross-matrix spectra and rank truncation (benchmarks.engine.spectrum)
 
 [[model]]                   # either a study preset ...
 preset = "DCN-V2 parallel, 3 layers"
@@ -26,7 +29,7 @@ train = { lr = 3e-3 }       # optional per-model overrides of [train]
 group = "factorisation"     # optional tag; reports use it to pick their tables
 
 A config may start with `extends = "default.toml"` (a path relative to it): it then takes
-that file's [dataset], [run], [train] and [latency] (its own tables override them key by
+that file's [dataset], [run], [train], [latency] and [measure] (its own tables override them key by
 key) and only its own models.
 
 [[grid]]                    # the cartesian product of `axes`, one model entry per cell
@@ -38,8 +41,8 @@ axes = { num_layers = [1, 2, 3, 4], combine = ["parallel", "stacked"] }
 
 from __future__ import annotations
 
-import inspect
 import itertools
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -49,12 +52,52 @@ import models
 from data import Field, Schema
 
 from .records import canonical, record_key
-from .train import fit
 
-CONFIG_DIR = Path(__file__).parent / "configs"
+CONFIG_DIR = Path(__file__).parents[1] / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
 STUDY_CONFIG = CONFIG_DIR / "study.toml"
-TRAIN_KEYS = [p for p in inspect.signature(fit).parameters if p not in ("model", "dataset", "progress", "name")]
+
+
+
+@dataclass(frozen=True)
+class Option:
+    """A numeric config value: its type and lower bound (``low``, inclusive unless ``above``)."""
+
+    kind: type
+    low: float
+    above: bool = False
+
+    def check(self, value) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float) if self.kind is float else self.kind):
+            return False
+        if not math.isfinite(value):
+            return False
+        return value > self.low if self.above else value >= self.low
+
+    def accepted(self) -> str:
+        what = "a number" if self.kind is float else "an integer"
+        return f"{what} {'>' if self.above else '>='} {self.low:g}"
+
+
+# The training options of fit that a config may set: [train] and a model entry's `train` take these only.
+TRAIN_OPTIONS = {
+    "lr": Option(float, 0, above=True),
+    "weight_decay": Option(float, 0),
+    "batch_size": Option(int, 1),
+    "max_epochs": Option(int, 1),
+    "eval_every": Option(int, 1),
+    "patience": Option(int, 1),
+    "eval_batch_size": Option(int, 1),
+}
+TRAIN_KEYS = sorted(TRAIN_OPTIONS)
+MEASURES = ("spectrum",)
+_ELSEWHERE = {  # settings that are not training options, and where they belong
+    "seed": " (seeds go in [run] seeds)", "seeds": " (seeds go in [run] seeds)",
+    "precision": " (a speed lever: --precision on the command line)",
+    "fused_adam": " (a speed lever: --no-fused-adam on the command line)",
+    "retain_memory": " (a speed lever: --no-retain-memory on the command line)",
+    "threads": " (--threads on the command line)", "device": " (runs are on CPU; there is no device setting)",
+}
 _PROBE_SCHEMA = Schema([Field(f"f{i}", 3) for i in range(4)])
 
 
@@ -80,6 +123,7 @@ class Experiment:
     latency_batch_sizes: tuple[int, ...]
     entries: tuple[ModelEntry, ...]
     source: str = ""
+    measure: frozenset[str] = frozenset()
 
     def train_settings(self, entry: ModelEntry) -> dict:
         return self.train | entry.train
@@ -118,24 +162,32 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> Experiment:
         base = load_config(path.parent / raw.pop("extends"))
         inherited = {"dataset": {"name": base.dataset, "options": base.dataset_options},
                      "run": {"seeds": list(base.seeds)}, "train": base.train,
-                     "latency": {"batch_sizes": list(base.latency_batch_sizes)}}
+                     "latency": {"batch_sizes": list(base.latency_batch_sizes)},
+                     "measure": {m: True for m in base.measure}}
         raw = raw | {table: inherited[table] | raw.get(table, {}) for table in inherited}
     return parse_config(raw, source=str(path))
 
 
 def parse_config(raw: dict, source: str = "<config>") -> Experiment:
-    _only(raw, {"dataset", "run", "train", "latency", "model", "grid"}, source, "top level")
+    _only(raw, {"dataset", "run", "train", "latency", "measure", "model", "grid"}, source, "top level")
     dataset = raw.get("dataset", {})
     _only(dataset, {"name", "options"}, source, "[dataset]")
+    if not isinstance(dataset.get("name", ""), str):
+        raise ConfigError(f"{source}: [dataset] name = {dataset['name']!r}; accepted: a data set name (a string)")
+    _only(dataset.get("options", {}), None, source, "[dataset] options")
     run = raw.get("run", {})
     _only(run, {"seeds"}, source, "[run]")
-    train = raw.get("train", {})
-    _only(train, set(TRAIN_KEYS), source, "[train]")
+    train = _train_options(raw.get("train", {}), source, "[train]")
     latency = raw.get("latency", {})
     _only(latency, {"batch_sizes"}, source, "[latency]")
+    measure = raw.get("measure", {})
+    _only(measure, set(MEASURES), source, "[measure]")
+    for key, value in measure.items():
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: [measure] {key} = {value!r}; accepted: true or false")
     seeds = run.get("seeds", [0, 1, 2])
-    if not seeds or not all(isinstance(s, int) for s in seeds):
-        raise ConfigError(f"{source}: [run] seeds must be a non-empty list of integers, got {seeds!r}")
+    _int_list(seeds, 0, source, "[run]", "seeds")
+    _int_list(latency.get("batch_sizes", [1, 4096]), 1, source, "[latency]", "batch_sizes")
     entries = tuple(_entry(f"[[model]] #{i + 1}", e, source) for i, e in enumerate(raw.get("model", [])))
     for i, grid in enumerate(raw.get("grid", [])):
         entries += tuple(_entry(f"[[grid]] #{i + 1}", e, source) for e in _expand(grid, f"[[grid]] #{i + 1}", source))
@@ -153,7 +205,27 @@ def parse_config(raw: dict, source: str = "<config>") -> Experiment:
         latency_batch_sizes=tuple(latency.get("batch_sizes", [1, 4096])),
         entries=entries,
         source=source,
+        measure=frozenset(k for k, v in measure.items() if v),
     )
+
+
+def _int_list(values, low: int, source: str, table: str, key: str) -> None:
+    if not isinstance(values, list) or not values or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= low for v in values):
+        raise ConfigError(f"{source}: {table} {key} = {values!r}; accepted: a non-empty list of integers >= {low}")
+
+
+def _train_options(table: dict, source: str, where: str) -> dict:
+    """``table`` checked against :data:`TRAIN_OPTIONS`: known keys only, every value of its type and range."""
+    _only(table, None, source, where)
+    for key in sorted(table):
+        if key not in TRAIN_OPTIONS:
+            hint = _ELSEWHERE.get(key, "")
+            raise ConfigError(f"{source}: {where}: unknown key {key!r}{hint}; accepted: {TRAIN_KEYS}")
+    for key, value in table.items():
+        if not TRAIN_OPTIONS[key].check(value):
+            raise ConfigError(f"{source}: {where} {key} = {value!r}; accepted: {TRAIN_OPTIONS[key].accepted()}")
+    return dict(table)
 
 
 def _expand(grid: dict, where: str, source: str) -> list[dict]:
@@ -194,10 +266,7 @@ def _entry(where_in_file: str, raw: dict, source: str) -> ModelEntry:
         name, hparams = raw["name"], dict(raw.get("hparams", {}))
         label = raw.get("label", name)
     where = f"{source}: model entry {label!r}"
-    train = dict(raw.get("train", {}))
-    unknown = sorted(set(train) - set(TRAIN_KEYS))
-    if unknown:
-        raise ConfigError(f"{where}: unknown training setting(s) {unknown}; accepted: {TRAIN_KEYS}")
+    train = _train_options(raw.get("train", {}), source, f"model entry {label!r} train")
     try:
         models.build(name, _PROBE_SCHEMA, **hparams)
     except (KeyError, TypeError, ValueError) as e:
@@ -206,9 +275,10 @@ def _entry(where_in_file: str, raw: dict, source: str) -> ModelEntry:
     return ModelEntry(label=label, model=name, hparams=hparams, train=train, group=raw.get("group", ""))
 
 
-def _only(table: dict, allowed: set, source: str, where: str) -> None:
+def _only(table: dict, allowed: set | None, source: str, where: str) -> None:
+    """``table`` is a table whose keys are all in ``allowed`` (None: any key)."""
     if not isinstance(table, dict):
         raise ConfigError(f"{source}: {where} must be a table, got {table!r}")
-    unknown = sorted(set(table) - allowed)
+    unknown = sorted(set(table) - allowed) if allowed is not None else []
     if unknown:
         raise ConfigError(f"{source}: {where}: unknown key(s) {unknown}; accepted: {sorted(allowed)}")

@@ -1,17 +1,14 @@
-"""The one training loop every model goes through, and its speed levers.
+"""The one training loop every model goes through: ``fit`` with early stopping, and ``predict``.
 
-Each lever is a keyword of :func:`fit` whose default is what won in ``python -m benchmarks.speed``
-(see results/speed.md): fused Adam, malloc keeping freed memory, bf16 autocast off by default.
+Its speed levers (fused Adam, malloc keeping freed memory, bf16 autocast) live in
+:mod:`benchmarks.engine.runtime`; the step itself in :mod:`benchmarks.engine.step`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import ctypes.util
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 from tqdm.auto import tqdm
@@ -19,6 +16,8 @@ from tqdm.auto import tqdm
 from data import Dataset, Split, batches, num_batches
 
 from .metrics import evaluate
+from .runtime import autocast, make_optimizer, retain_freed_memory
+from .step import train_step
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -42,66 +41,10 @@ class FitResult:
     samples_per_second: float
     history: list[dict] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-PRECISIONS = ("fp32", "bf16")
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
-
-
-def set_malloc_thresholds(mmap_bytes: int, trim_bytes: int) -> bool:
-    """glibc ``mallopt``: blocks from ``mmap_bytes`` up are mmap-ed (and unmapped when freed), and free memory
-    above ``trim_bytes`` at the heap top goes back to the OS. Process-wide; False where malloc is not glibc's."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"))
-        return bool(libc.mallopt(_M_MMAP_THRESHOLD, mmap_bytes) and libc.mallopt(_M_TRIM_THRESHOLD, trim_bytes))
-    except (OSError, AttributeError, TypeError):
-        return False
-
-
-def retain_freed_memory() -> bool:
-    """Make glibc's malloc keep freed memory for reuse instead of handing it back to the OS.
-
-    By default every temporary above a few MiB (an FFM batch, an evaluation batch) is a fresh
-    mmap whose pages fault in one by one, on every step; with both thresholds at 1 GiB they are
-    reused from the heap. Process-wide and idempotent; returns False where malloc is not glibc's.
-    """
-    return set_malloc_thresholds(1 << 30, 1 << 30)
-
-
-def autocast(precision: str) -> contextlib.AbstractContextManager:
-    """``"bf16"``: matrix products in bfloat16 through CPU autocast; ``"fp32"``: nothing changes."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
-    return torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
-
-
-def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float = 0.0, fused: bool = True):
-    """Adam over the parameters of ``model``; ``fused``: one kernel for all parameters instead of a loop over them."""
-    return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay, fused=fused or None)
-
-
-def _step(model, optimizer, x, y, precision: str) -> torch.Tensor:
-    with autocast(precision):
-        logits = model(x)
-    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), y)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return loss.detach()
-
-
-def train_step(
-    model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, precision: str = "fp32"
-) -> float:
-    """One optimisation step on the batch ``(x, y)`` with binary cross-entropy; returns the loss."""
-    return _step(model, optimizer, x, y, precision).item()
-
 
 @torch.inference_mode()
 def predict(model: torch.nn.Module, split: Split, batch_size: int = 4096, precision: str = "fp32") -> torch.Tensor:
-    """Click probabilities ``[N]`` of ``split`` in eval mode, in row order (batches of 4096 ran fastest on CPU)."""
+    """Click probabilities ``[N]`` of ``split`` in eval mode, in row order."""
     was_training = model.training
     model.eval()
     with autocast(precision):
@@ -168,7 +111,7 @@ def fit(
         epoch += 1
         tick = time.perf_counter()
         for x, y in batches(dataset.train, batch_size, shuffle=True, generator=shuffle):
-            losses.append(_step(model, optimizer, x, y, precision))
+            losses.append(train_step(model, optimizer, x, y, precision))
             step += 1
             samples += len(y)
             if step % eval_every and step % steps_per_epoch:

@@ -1,7 +1,9 @@
 """Run an Experiment: every (model entry, seed) once, each as an atomically written record.
 
 Finished records are reused, so an interrupted sweep resumes where it stopped; a run that
-raises is recorded as failed with its error and the sweep goes on.
+raises is recorded as failed with its error and the sweep goes on. The measurements a config
+turns on (``[measure]``) are run after training and stored under their name in the record
+(``None`` where the model has nothing to measure); a record lacking one is rerun.
 """
 
 from __future__ import annotations
@@ -16,15 +18,14 @@ from tqdm.auto import tqdm
 import data
 import models
 
-from . import analysis
+from ..engine import spectrum
+from ..engine.environment import environment
+from ..engine.fit import fit
+from ..engine.latency import measure_latency
+from ..engine.metrics import evaluate
+from ..engine.runtime import LATENCY_LEVERS, LEVERS
 from .config import Experiment, ModelEntry
-from .latency import measure_latency
-from .metrics import evaluate
-from .records import dataset_variant, environment, read_record, record_path, write_record
-from .train import fit
-
-LEVERS = {"precision": "fp32", "fused_adam": True, "retain_memory": True}  # fit keywords, their defaults
-LATENCY_LEVERS = ("precision", "retain_memory")  # the ones the latency probe takes too
+from .records import dataset_variant, read_record, record_path, write_record
 
 
 @dataclass
@@ -46,18 +47,21 @@ def dataset_summary(dataset: data.Dataset, name: str, options: dict) -> dict:
 
 def run_one(entry: ModelEntry, seed: int, dataset: data.Dataset, summary: dict, experiment: Experiment,
             key: dict, progress: bool) -> dict:
-    """Train and time one (entry, seed); the speed levers in ``key`` go to ``fit`` and the latency probe."""
+    """Train and time one (entry, seed), then run the config's measurements; the speed levers in ``key``
+    go to ``fit`` and the latency probe."""
     levers = key["levers"]
     record = {"label": entry.label, "key": key, "dataset": summary, "environment": environment(key["threads"])}
     try:
         torch.manual_seed(seed)
         model = models.build(entry.model, dataset.schema, **entry.hparams)
-        init_cross = analysis.snapshot(model)
+        init_cross = spectrum.snapshot(model) if "spectrum" in experiment.measure else None
         result = fit(model, dataset, seed=seed, progress=progress, name=f"{entry.label} seed {seed}",
                      **experiment.train_settings(entry), **levers)
         probe = {k: v for k, v in levers.items() if k in LATENCY_LEVERS}
         latency = {str(b): measure_latency(model, dataset.schema, b, **probe) for b in experiment.latency_batch_sizes}
-        spectrum = None if init_cross is None else analysis.analyze(model, init_cross, dataset)
+        measured = {}
+        if "spectrum" in experiment.measure:
+            measured["spectrum"] = None if init_cross is None else spectrum.analyze(model, init_cross, dataset)
     except Exception as e:  # recorded, reported on the leaderboard; the sweep goes on
         return record | {"status": "failed", "error": f"{type(e).__name__}: {e}",
                          "traceback": traceback.format_exc(limit=-4)}
@@ -74,7 +78,7 @@ def run_one(entry: ModelEntry, seed: int, dataset: data.Dataset, summary: dict, 
         "best_epoch": result.best_epoch,
         "stopped_early": result.stopped_early,
         "history": result.history,
-        "spectrum": spectrum,
+        **measured,
     }
 
 
@@ -96,7 +100,8 @@ def run_experiment(experiment: Experiment, out_dir: Path, *, threads: int, force
             key = experiment.key(entry, seed, threads, levers)
             path = record_path(out_dir, key)
             existing = read_record(path)
-            if existing is not None and existing["status"] == "ok" and not force:
+            if (existing is not None and existing["status"] == "ok" and experiment.measure <= existing.keys()
+                    and not force):
                 summary.reused += 1
             else:
                 todo.append((entry, seed, key, path))

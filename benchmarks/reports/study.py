@@ -11,16 +11,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 from tabulate import tabulate
 
 import models
+from data.atomic import write_text_atomically
 
-from .analysis import min_max
-from .config import Experiment, ModelEntry
-from .leaderboard import ALPHA, header, mean_std, pm, select_runs, summarize, welch_p
-from .records import canonical, load_records
+from ..engine.spectrum import min_max
+from ..harness.config import Experiment, ModelEntry
+from ..harness.records import canonical, load_records
+from .common import ALPHA, header, mean_std, plt, pm, select_runs, summarize, welch_p
 
 
 def _study_figures(entry: ModelEntry):
@@ -279,5 +279,5 @@ def write_study(out_dir: Path, comparison: Experiment, study: Experiment, alpha:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "study.md"
-    path.write_text(render_study(load_records(out_dir), comparison, study, out_dir, alpha))
+    write_text_atomically(path, render_study(load_records(out_dir), comparison, study, out_dir, alpha))
     return path

@@ -1,0 +1,1 @@
+"""Reports rendered from run records: the leaderboard and the reference-study report."""

@@ -1,0 +1,106 @@
+"""The speed report's run and command line: every family against its peer implementations, side by side.
+
+    python -m benchmarks.speed              # results/speed.md + results/speed.json (several minutes)
+    python -m benchmarks.speed --quick      # small data, one round: checks the machinery in seconds
+
+For each family at one common architecture (:data:`ARCH`) it measures, interleaved so that
+machine drift hits everyone alike: training samples/s through ``fit`` and through a bare loop
+over the same model, the peers' samples/s (the same bare loop, and their own ``fit`` where they
+have one) and validation AUC after the same epochs, forward latency at batch 1 and 4096, peak
+training memory (in a fresh process each), FLOPs per sample and the fraction of the measured
+matrix-multiply roofline reached. A last section measures the speed levers of ``fit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+import data
+
+from ..engine.environment import cpu_has_bf16, environment
+from . import peers as peer_registry
+from .cases import ARCH, CASES, QUICK, Settings
+from .levers import bf16_parity, measure_levers
+from .measure import built, execute, flops_per_sample, implementations, matmul_rate, measure_case
+from .render import write
+from .workers import Worker, probe, run_probe
+
+
+def run(s: Settings, cases: list[str], log=print) -> dict:
+    """Every measurement of the report, as one JSON-able dict (see :func:`benchmarks.speed.render.render`)."""
+    torch.set_num_threads(s.threads)
+    started = time.perf_counter()
+    dataset = data.load("synthetic", rows=s.rows)
+    available = peer_registry.installed() if s.peers else {}
+    report = {"settings": {**asdict(s), "cases": cases, "arch": ARCH},
+              "environment": environment(s.threads) | {"peers": available if s.peers else None},
+              "roofline_gflops": {"fp32": matmul_rate(torch.float32)}, "cases": {}}
+    if cpu_has_bf16():
+        report["roofline_gflops"]["bf16"] = matmul_rate(torch.bfloat16)
+    worker = Worker(s, available)
+    try:
+        for case in cases:
+            impls = implementations(case, dataset.schema, available)
+            log(f"{case}: {len(impls) - 1} peer implementation(s)")
+            entry = {"label": CASES[case].label, "model": CASES[case].model, "hparams": CASES[case].hparams,
+                     "implementations": [{"name": i.name, "library": i.library} for i in impls],
+                     "flops_per_sample": flops_per_sample(built(impls[0], s.seed), dataset.train.x[:256])}
+            entry["training"], entry["latency_ms"] = measure_case(
+                case, impls, lambda task: execute(task, dataset, s, available), worker, s,
+                len(dataset.train) * s.epochs, log)
+            if s.memory:
+                entry["memory"] = {impl.name: run_probe(case, i, s.threads) for i, impl in enumerate(impls)}
+                entry["allocator"] = {mode: run_probe(case, 0, s.threads, mode) for mode in ("default", "retain")}
+            report["cases"][case] = entry
+    finally:
+        worker.close()
+    report["roofline_gflops"]["fp32"] = max(report["roofline_gflops"]["fp32"], matmul_rate(torch.float32))
+    if s.levers:  # last: fit switches this process's malloc, and the peers as shipped are done
+        report["levers"] = measure_levers(dataset, s, cases, log)
+        deep = [c for c in cases if "hidden_units" in CASES[c].hparams]
+        report["bf16_parity"] = bf16_parity(dataset, s, deep, log) if cpu_has_bf16() else []
+    report["seconds"] = time.perf_counter() - started
+    return report
+
+
+def main(argv: list[str] | None = None) -> dict | None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="5k rows, one round, no compile: checks the machinery")
+    parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {list(CASES)}")
+    parser.add_argument("--out", type=Path, default=Path("results/speed.md"), help="markdown; JSON next to it")
+    parser.add_argument("--epochs", type=int, help="epochs per training run (default 1)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds, best kept (default 2)")
+    parser.add_argument("--threads", type=int, help="torch threads (default 2)")
+    parser.add_argument("--no-peers", action="store_true", help="our models only")
+    parser.add_argument("--no-memory", action="store_true", help="skip the per-implementation memory processes")
+    parser.add_argument("--no-levers", action="store_true", help="skip the lever measurements")
+    parser.add_argument("--probe", nargs=4, metavar=("CASE", "IMPL", "THREADS", "MODE"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        Worker.serve(args.worker)
+        return None
+    if args.probe:
+        case, index, threads, mode = args.probe
+        print(json.dumps(probe(case, int(index), int(threads), mode)))
+        return None
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = sorted(set(cases) - set(CASES))
+    if unknown:
+        parser.error(f"unknown case(s) {unknown}; available: {list(CASES)}")
+    base = QUICK if args.quick else Settings()
+    overrides = {k: v for k, v in {"epochs": args.epochs, "rounds": args.rounds, "threads": args.threads}.items()
+                 if v is not None}
+    overrides |= {"peers": base.peers and not args.no_peers, "memory": base.memory and not args.no_memory,
+                  "levers": base.levers and not args.no_levers}
+    report = run(Settings(**{**asdict(base), **overrides}), cases)
+    write(report, args.out)
+    print(f"wrote {args.out} and {args.out.with_suffix('.json')}")
+    return report
+

@@ -1,0 +1,202 @@
+"""Measurements of one implementation (ours or a peer): FLOPs, the roofline, a bare training loop,
+one training or latency task, and the interleaved rounds of one case."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+import models
+from data import Dataset, Schema
+
+from ..engine.fit import fit
+from ..engine.latency import random_batch
+from ..engine.metrics import evaluate
+from ..engine.runtime import make_optimizer
+from ..engine.step import train_step
+from ..engine.timing import median_ms, timings_ms
+from . import peers as peer_registry
+from .cases import ARCH, CASES, Settings
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """FLOPs of the matrix products (mm, addmm, bmm, ...) that ``fn()`` runs, by ``FlopCounterMode``.
+
+    Elementwise work (embedding gathers, products of vectors, activations) is not counted.
+    """
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def flops_per_sample(model: torch.nn.Module, x: torch.Tensor) -> dict[str, float]:
+    """Matrix-product FLOPs per row of batch ``x``: forward (eval mode) and a training step's forward + backward."""
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        forward = count_flops(lambda: model(x))
+    model.train()
+
+    def step():
+        F.binary_cross_entropy_with_logits(model(x).float().view(-1), torch.zeros(len(x))).backward()
+
+    train = count_flops(step)
+    model.zero_grad(set_to_none=True)
+    model.train(was_training)
+    return {"forward": forward / len(x), "train": train / len(x)}
+
+
+def matmul_rate(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of a square ``torch.mm`` of ``size`` in ``dtype``: the roofline of this machine and thread count."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    best_ms = min(timings_ms(lambda: torch.mm(a, b), warmup=2, repeats=repeats))
+    return 2 * size**3 / (best_ms / 1e3) / 1e9
+
+
+def roofline_fraction(flops_per_row: float, rows_per_second: float, peak_gflops: float | None) -> float | None:
+    """Achieved matrix-product FLOP rate over the peak rate (None when either is unknown or zero)."""
+    if not peak_gflops or not flops_per_row:
+        return None
+    return flops_per_row * rows_per_second / 1e9 / peak_gflops
+
+
+def bare_loop(
+    model, x, y, *, epochs: int, batch_size: int, seed: int, probabilities: bool = False, fused_adam: bool = True
+) -> float:
+    """Seconds of ``epochs`` of plain minibatch Adam (lr 1e-3) on ``(x, y)``; no evaluation.
+
+    Batches are slices of a per-epoch permutation, as in ``fit``. ``fused_adam``: fit's Adam
+    (one fused kernel); otherwise ``torch.optim.Adam``'s default, as a plain loop uses it.
+    ``probabilities``: the model returns click probabilities (BCE) rather than logits.
+    """
+    torch.manual_seed(seed)
+    shuffle = torch.Generator().manual_seed(seed)
+    optimizer = make_optimizer(model, lr=1e-3, fused=fused_adam)
+    model.train()
+    start = time.perf_counter()
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=shuffle)
+        xs, ys = x[order], y[order]
+        for i in range(0, len(xs), batch_size):
+            train_step(model, optimizer, xs[i : i + batch_size], ys[i : i + batch_size], probabilities=probabilities)
+    return time.perf_counter() - start
+
+
+@torch.inference_mode()
+def scores(model, x: torch.Tensor, probabilities: bool, batch_size: int = 4096) -> torch.Tensor:
+    """Click probabilities ``[N]`` of the rows ``x`` in eval mode."""
+    model.eval()
+    out = torch.cat([model(x[i : i + batch_size]).float().view(-1) for i in range(0, len(x), batch_size)])
+    return out if probabilities else torch.sigmoid(out)
+
+
+# ---- one implementation ------------------------------------------------------------------------------
+
+
+@dataclass
+class Impl:
+    """Ours or a peer, for one case: how to build it, feed it and read its output."""
+
+    name: str
+    library: str | None  # None: ours
+    make: Callable[[], torch.nn.Module]
+    encode: Callable[[torch.Tensor], torch.Tensor]
+    probabilities: bool
+    own_fit: Callable | None = None
+
+
+def implementations(case: str, schema: Schema, available: dict[str, str | None]) -> list[Impl]:
+    spec = CASES[case]
+    ours = Impl("ours", None, lambda: models.build(spec.model, schema, **spec.hparams), lambda x: x, False)
+    theirs = [
+        Impl(p.name, p.library, lambda p=p: p.make(schema, ARCH), lambda x, p=p: p.encode(x, schema),
+             p.probabilities, p.own_fit)
+        for p in peer_registry.peers_for(case, available)
+    ]
+    return [ours, *theirs]
+
+
+def built(impl: Impl, seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return impl.make()
+
+
+def execute(task: dict, dataset: Dataset, s: Settings, available: dict[str, str | None]) -> dict:
+    """Run one measurement task in this process and return its numbers.
+
+    ``{"kind": "train", "case", "impl", "how": "fit" | "bare" | "own", "levers": bool}``: train for
+    ``s.epochs`` and score the validation split; ``{"kind": "latency", "case", "impl", "batch"}``:
+    median forward ms (or the error the implementation raised).
+    """
+    impl = implementations(task["case"], dataset.schema, available)[task["impl"]]
+    model = built(impl, s.seed)
+    if task["kind"] == "latency":
+        call = forward_call(model.eval(), impl.encode(random_batch(dataset.schema, task["batch"])))
+        try:
+            return {"ms": median_ms(call, warmup=2, repeats=s.latency_repeats)}
+        except Exception as e:  # a peer that cannot run this batch size: reported, not fatal
+            return {"error": f"fails: {type(e).__name__}: {str(e).splitlines()[0][:80]}"}
+    out = {}
+    if task["how"] == "fit":
+        result = fit(model, dataset, batch_size=s.batch_size, max_epochs=s.epochs, patience=s.epochs + 1, seed=s.seed)
+        out = {"seconds": result.train_seconds, "train_only_samples_per_s": result.samples_per_second}
+    elif task["how"] == "bare":
+        out["seconds"] = bare_loop(model, impl.encode(dataset.train.x), dataset.train.y, epochs=s.epochs,
+                                   batch_size=s.batch_size, seed=s.seed, probabilities=impl.probabilities,
+                                   fused_adam=task["levers"])
+    else:
+        out["seconds"] = impl.own_fit(model, dataset, s.epochs, s.batch_size)
+    out["val_auc"] = evaluate(dataset.val.y, scores(model, impl.encode(dataset.val.x), impl.probabilities))["auc"]
+    return out
+
+
+# The ways each implementation is trained, and where: ours with fit's levers (worker); the peers as
+# shipped (torch.optim.Adam's default, glibc's malloc: this process) and with our levers (worker).
+def _training_plan(case: str, impls: list[Impl]) -> list[tuple[str, dict, bool]]:
+    plan = [("ours: fit", {"how": "fit", "levers": True}, True),
+            ("ours: bare loop", {"how": "bare", "levers": True}, True)]
+    for index, impl in enumerate(impls[1:], start=1):
+        plan += [(f"{impl.name}: bare loop", {"impl": index, "how": "bare", "levers": False}, False),
+                 (f"{impl.name}: bare loop, our levers", {"impl": index, "how": "bare", "levers": True}, True)]
+        if impl.own_fit is not None:
+            plan.append((f"{impl.name}: own fit", {"impl": index, "how": "own", "levers": False}, False))
+    return [(key, {"kind": "train", "case": case, "impl": 0, **task}, in_worker) for key, task, in_worker in plan]
+
+
+def measure_case(case: str, impls: list[Impl], local: Callable[[dict], dict], worker: Callable[[dict], dict],
+                 s: Settings, rows: int, log) -> tuple[dict, dict]:
+    """Training (best of ``s.rounds`` interleaved rounds) and forward latency of every implementation of ``case``."""
+    training: dict[str, dict] = {}
+    for _ in range(s.rounds):
+        for key, task, in_worker in _training_plan(case, impls):
+            result = (worker if in_worker else local)(task)
+            entry = training.setdefault(key, {"val_auc": result["val_auc"], "samples_per_s": 0.0})
+            entry["samples_per_s"] = max(entry["samples_per_s"], rows / result["seconds"])
+            if "train_only_samples_per_s" in result:
+                entry["train_only_samples_per_s"] = max(entry.get("train_only_samples_per_s", 0.0),
+                                                        result["train_only_samples_per_s"])
+            log(f"  {case:10s} {key:80s} {rows / result['seconds'] / 1e3:8.1f}k rows/s  AUC {result['val_auc']:.4f}")
+    latency: dict[str, dict] = {impl.name: {} for impl in impls}
+    for _ in range(s.rounds):
+        for index, impl in enumerate(impls):
+            for batch in (1, 4096):
+                result = (worker if index == 0 else local)(
+                    {"kind": "latency", "case": case, "impl": index, "batch": batch})
+                before = latency[impl.name].get(str(batch))
+                value = result.get("ms", result.get("error"))
+                latency[impl.name][str(batch)] = min(before, value) if isinstance(before, float) and \
+                    isinstance(value, float) else value
+    return training, latency
+
+
+def forward_call(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], torch.Tensor]:
+    def call():
+        with torch.inference_mode():
+            return model(x)
+
+    return call
