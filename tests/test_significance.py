@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from benchmarks import significance, stats
-from benchmarks.predictions import write_predictions
-from benchmarks.quality_plots import learning_curve_plot, reliability_plot
-from benchmarks.records import record_key, record_path
+from benchmarks.harness.predictions import write_predictions
+from benchmarks.harness.records import record_key, record_path
+from benchmarks.reports import significance, stats
+from benchmarks.reports.quality_plots import learning_curve_plot, reliability_plot
 
 
 def _runs(tmp_path, label, probs, y, stored=True):

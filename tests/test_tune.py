@@ -3,14 +3,14 @@ import json
 import numpy as np
 import pytest
 
-import benchmarks.sweep as sweep
-from benchmarks.config import ConfigError, load_config, parse_config
-from benchmarks.leaderboard import select_runs
-from benchmarks.predictions import MAX_ROWS, predictions_path, read_predictions, write_predictions
-from benchmarks.records import load_records
-from benchmarks.sweep import run_experiment
-from benchmarks.tune import TUNE_CONFIG, load_tune_config, parse_tune_config, read_manifest, tune
-from benchmarks.tuned_report import tuned_section
+import benchmarks.harness.sweep as sweep
+from benchmarks.harness.config import ConfigError, load_config, parse_config
+from benchmarks.harness.predictions import MAX_ROWS, predictions_path, read_predictions, write_predictions
+from benchmarks.harness.records import load_records
+from benchmarks.harness.sweep import run_experiment
+from benchmarks.harness.tune import TUNE_CONFIG, load_tune_config, parse_tune_config, read_manifest, tune
+from benchmarks.reports.common import select_runs
+from benchmarks.reports.tuned import tuned_section
 
 TINY = parse_config({
     "dataset": {"name": "synthetic", "options": {"rows": 2000}},

@@ -2,7 +2,7 @@
 
 Per family: the values its search chose, the tuned configuration's test AUC over the experiment's
 seeds with its interval, and the gain over the default configuration with the interval of the
-difference (:func:`benchmarks.stats.compare_mean_aucs`, both sides' seed and test-set noise).
+difference (:func:`benchmarks.reports.stats.compare_mean_aucs`, both sides' seed and test-set noise).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from pathlib import Path
 from scipy import stats as sps
 from tabulate import tabulate
 
+from ..harness.config import Experiment, ModelEntry
+from ..harness.tune import read_manifest
 from . import stats
-from .config import Experiment, ModelEntry
-from .leaderboard import select_runs
+from .common import select_runs
 from .significance import LEVEL, interval_text, row_interval, row_predictions
-from .tune import read_manifest
 
 
 def tuned_entries(manifest: dict) -> dict[str, ModelEntry]:

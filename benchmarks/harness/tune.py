@@ -35,9 +35,10 @@ import tomllib
 
 import models
 
+from ..engine.runtime import LEVERS
 from .config import CONFIG_DIR, ConfigError, Experiment, ModelEntry, parse_config
 from .records import dataset_variant, read_record, record_path, write_record
-from .sweep import LEVERS, run_experiment
+from .sweep import run_experiment
 
 TUNE_CONFIG = CONFIG_DIR / "tune.toml"
 TUNABLE_TRAIN = ("lr", "weight_decay", "batch_size")

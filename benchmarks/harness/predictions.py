@@ -8,11 +8,12 @@ back to seed-only statistics for it and say so. Written atomically, like the rec
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from pathlib import Path
 
 import numpy as np
+
+from data.atomic import write_text_atomically
 
 MAX_ROWS = 1_000_000  # per split: 4 MiB of float32, about the size of the record folder of a small data set
 SPLITS = ("val", "test")
@@ -41,16 +42,9 @@ def write_predictions(record_path: Path, splits: dict[str, tuple], max_rows: int
     kept = [s for s in splits if f"{s}_y" in arrays]
     if not kept:
         return kept
-    path = predictions_path(record_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    write_text_atomically(predictions_path(record_path), buffer.getvalue())
     return kept
 
 

@@ -1,9 +1,9 @@
 """The leaderboard's uncertainty: per-row intervals and "≈ best" marks from stored predictions.
 
 A row is one model entry over its seeds. With every seed's predictions stored beside its record
-(:mod:`benchmarks.predictions`), the row's interval combines seed and test-set noise
-(:func:`benchmarks.stats.mean_auc_interval`) and its mark comes from the paired DeLong comparison
-with the best row, Holm-corrected over the rows (:func:`benchmarks.stats.close_to_best`). Rows
+(:mod:`benchmarks.harness.predictions`), the row's interval combines seed and test-set noise
+(:func:`benchmarks.reports.stats.mean_auc_interval`) and its mark comes from the paired DeLong comparison
+with the best row, Holm-corrected over the rows (:func:`benchmarks.reports.stats.close_to_best`). Rows
 whose predictions are missing (splits above the size limit, older records) fall back to seed-only
 statistics, flagged ``"basis": "seeds"``, and get no paired mark.
 """
@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 from scipy import stats as sps
 
+from ..harness.predictions import read_predictions
+from ..harness.records import record_path
 from . import stats
-from .predictions import read_predictions
-from .records import record_path
 
 ALPHA = 0.05
 LEVEL = 0.95
@@ -55,7 +55,7 @@ def row_interval(runs: list[dict], predictions, split: str, level: float = LEVEL
 
 
 def paired_marks(predictions: dict[str, tuple | None], alpha: float = ALPHA) -> dict[str, dict | None]:
-    """Per label, :func:`benchmarks.stats.close_to_best` among the rows that have predictions (None for the
+    """Per label, :func:`benchmarks.reports.stats.close_to_best` among the rows that have predictions (None for the
     others); the rows compared must hold the same labelled rows."""
     present = {label: p for label, p in predictions.items() if p is not None}
     marks: dict[str, dict | None] = dict.fromkeys(predictions)

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from . import stats  # noqa: E402
+from ..engine import quality
+from .common import plt
 
 MARKERS = "os^Dv<>ph*"
 
@@ -29,13 +26,13 @@ def _legend(ax) -> None:
 
 
 def reliability_plot(predictions: dict[str, tuple], out_dir: Path, variant: str,
-                     bins: int = stats.DEFAULT_BINS) -> str:
+                     bins: int = quality.DEFAULT_BINS) -> str:
     """Observed click rate against mean predicted probability per equal-mass bin, every seed's test rows
     pooled per entry (``predictions``: label -> (labels ``[N]``, probabilities ``[S, N]``)); returns the file name."""
     fig, ax = plt.subplots(figsize=(8, 5.5))
     top = 0.0
     for i, (label, (y, probs)) in enumerate(predictions.items()):
-        curve = stats.reliability(np.tile(y, len(probs)), probs.reshape(-1), bins)
+        curve = quality.reliability(np.tile(y, len(probs)), probs.reshape(-1), bins)
         top = max(top, curve["predicted"].max(), curve["observed"].max())
         ax.plot(curve["predicted"], curve["observed"], marker=MARKERS[i % 10], color=f"C{i % 10}", label=label)
     ax.plot([0, top], [0, top], color="grey", linestyle="--", label="perfect calibration")
