@@ -163,8 +163,10 @@ def test_leaderboard_from_hand_made_records(tmp_path):
     rows = [line for line in md.splitlines() if line.startswith("| ") and "model" not in line]
     assert [r.split("|")[1].strip() for r in rows] == ["B", "C", "A", "D (FAILED 1/1)"]
     cells = {r.split("|")[1].strip(): [c.strip() for c in r.split("|")[2:-1]] for r in rows}
-    assert cells["B"][1] == "0.7500 ± 0.0100"
-    assert cells["B"][-1] == "≈" and cells["C"][-1] == "≈" and cells["A"][-1] == ""
+    # no stored predictions: seed-only intervals (t with 2 df: 4.303 * 0.01 / sqrt(3)) and Welch marks
+    assert cells["B"][:3] == ["3", "0.7500 [0.7252, 0.7748]*", "≈"]
+    assert cells["C"][2] == "≈" and cells["A"][2] == ""
+    assert "one-sided Welch t-test over seeds (α = 0.05), which sees seed noise only" in md
     assert "ValueError: broken" in rows[-1]
     assert (tmp_path / "toy_auc_vs_params.png").stat().st_size > 0
     assert (tmp_path / "toy_auc_vs_latency.png").stat().st_size > 0
