@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import benchmarks.harness.sweep as sweep
+from benchmarks.harness.cli import build_experiment, main, parse_args
 from benchmarks.harness.config import ConfigError, load_config, parse_config
 from benchmarks.harness.predictions import MAX_ROWS, predictions_path, read_predictions, write_predictions
 from benchmarks.harness.records import load_records
@@ -128,3 +129,16 @@ def test_tuned_table_lists_each_family_with_its_choice_and_seeds(tmp_path):
     assert rows["fm"][0] == f"embed_dim={fm['embed_dim']}, lr={fm['lr']:.3g}" and rows["fm"][1] == "2"
     assert rows["lr"][3] == "not run"  # no default LR runs here
     assert tuned_section(records, TINY, tmp_path / "elsewhere", variant, defaults) == []
+
+
+def test_tune_command_end_to_end(tmp_path, capsys):
+    assert main(["--quick", "--tune", "--trials", "1", "--models", "lr", "--out", str(tmp_path), "--quiet"]) == 0
+    out = tmp_path / "quick"
+    md = (out / "leaderboard.md").read_text()
+    assert "### Tuned at equal budget (1 trials per family)" in md and "| lr " in md.split("### Tuned")[1]
+    assert read_manifest(out, build_experiment(parse_args(["--quick", "--tune"]))) is not None
+    with pytest.raises(SystemExit):
+        main(["--all", "--trials", "3"])
+    assert "--trials takes a count >= 1 and goes with --tune, got 3 without --tune" in capsys.readouterr().err
+    assert main(["--tune", "--tune-config", str(tmp_path / "none.toml"), "--quiet"]) == 2
+    assert f"tune config '{tmp_path / 'none.toml'}' does not exist" in capsys.readouterr().err

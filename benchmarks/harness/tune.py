@@ -3,7 +3,7 @@
 Each family's search space is declared in a TOML file (``benchmarks/configs/tune.toml``)::
 
     [tune]
-    trials = 24                 # default of --trials
+    trials = 30                 # default of --trials
     seed = 0                    # sampler seed
     startup_trials = 8          # random trials before TPE models the results
 
@@ -19,7 +19,9 @@ A trial trains the family at the default entry's configuration with the sampled 
 first seed of the experiment; selection uses validation AUC only. Every trial is a run record,
 so an interrupted search resumes: trial ``i`` asks a TPE sampler seeded with
 ``seed * 100003 + i`` that has seen trials ``0..i-1`` only, so a resumed search proposes exactly
-the configurations an uninterrupted one did and finds their records. Each family's best trial is
+the configurations an uninterrupted one did and finds their records (a side effect: the random
+start-up trials draw the same values of the shared parameters, ``lr`` and ``weight_decay``, in
+every family, common random numbers across the families). Each family's best trial is
 then rerun with all the experiment's seeds. ``<out>/tuning/<variant>.json`` lists the trials and
 the chosen configurations for the reports.
 """
@@ -104,7 +106,7 @@ def parse_tune_config(raw: dict, experiment: Experiment, source: str = "<tune co
     if unknown:
         raise ConfigError(f"{source}: unknown top-level key(s) {unknown}; accepted: ['common', 'family', 'tune']")
     tune = raw.get("tune", {})
-    settings = {"trials": tune.get("trials", 24), "seed": tune.get("seed", 0),
+    settings = {"trials": tune.get("trials", 30), "seed": tune.get("seed", 0),
                 "startup_trials": tune.get("startup_trials", 8)}
     bad = {k: v for k, v in settings.items() if not isinstance(v, int) or v < (1 if k == "trials" else 0)}
     if bad or set(tune) - set(settings):
