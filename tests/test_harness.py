@@ -83,22 +83,14 @@ def _snapshot(out):
     return {p: (p.read_text(), p.stat().st_mtime_ns) for p in sorted((out / "records").rglob("*.json"))}
 
 
-def test_sweep_resumes_after_interruption(tmp_path, monkeypatch):
+def test_sweep_resumes_after_interruption(tmp_path, interrupter):
     exp = parse_config(TINY)
-    real_fit, calls = sweep.fit, []
-
-    def crash_on_third(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real_fit(*args, **kwargs)
-
-    monkeypatch.setattr(sweep, "fit", crash_on_third)
+    interrupter.arm(3)
     with pytest.raises(KeyboardInterrupt):
         run_experiment(exp, tmp_path, threads=1)
     before = _snapshot(tmp_path)
     assert len(before) == 2
-    monkeypatch.setattr(sweep, "fit", real_fit)
+    interrupter.disarm()
     summary = run_experiment(exp, tmp_path, threads=1)
     assert (summary.ran, summary.reused, summary.failed) == (2, 2, 0)
     after = _snapshot(tmp_path)

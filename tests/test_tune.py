@@ -3,7 +3,6 @@ import json
 import numpy as np
 import pytest
 
-import benchmarks.harness.sweep as sweep
 from benchmarks.harness.cli import build_experiment, main, parse_args
 from benchmarks.harness.config import ConfigError, load_config, parse_config
 from benchmarks.harness.predictions import MAX_ROWS, predictions_path, read_predictions, write_predictions
@@ -50,21 +49,13 @@ def test_tune_config_errors_name_the_table(change, message):
         parse_tune_config(SPACE | change, TINY, "tune.toml")
 
 
-def test_tuning_runs_every_trial_as_a_record_resumes_and_reruns_the_winner(tmp_path, monkeypatch):
+def test_tuning_runs_every_trial_as_a_record_resumes_and_reruns_the_winner(tmp_path, interrupter):
     config = parse_tune_config(SPACE, TINY)
-    real_fit, calls = sweep.fit, []
-
-    def crash_on_fifth(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 5:
-            raise KeyboardInterrupt
-        return real_fit(*args, **kwargs)
-
-    monkeypatch.setattr(sweep, "fit", crash_on_fifth)
+    interrupter.arm(5)
     with pytest.raises(KeyboardInterrupt):
         tune(TINY, config, tmp_path, say=lambda *a: None, threads=1)
     first = {p.name for p in (tmp_path / "records").rglob("*.json")}
-    monkeypatch.setattr(sweep, "fit", real_fit)
+    interrupter.disarm()
     tune(TINY, config, tmp_path, say=lambda *a: None, threads=1)
     manifest = read_manifest(tmp_path, TINY)
     assert manifest["trials"] == 3 and set(manifest["families"]) == {"lr", "fm"}
@@ -79,10 +70,9 @@ def test_tuning_runs_every_trial_as_a_record_resumes_and_reruns_the_winner(tmp_p
               and r["key"]["train"]["lr"] == best["train"]["lr"]]
     assert sorted(r["key"]["seed"] for r in reruns) == [0, 1]
     again = json.dumps(read_manifest(tmp_path, TINY), sort_keys=True)
-    calls.clear()
-    monkeypatch.setattr(sweep, "fit", crash_on_fifth)  # a finished search trains nothing: same proposals, all reused
+    interrupter.arm(1)  # a finished search trains nothing: the same proposals, all reused
     tune(TINY, config, tmp_path, say=lambda *a: None, threads=1)
-    assert not calls and json.dumps(read_manifest(tmp_path, TINY), sort_keys=True) == again
+    assert interrupter.calls == 0 and json.dumps(read_manifest(tmp_path, TINY), sort_keys=True) == again
 
 
 def test_sampler_is_seeded(tmp_path):

@@ -33,12 +33,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import optuna
-import tomllib
 
 import models
 
 from ..engine.runtime import LEVERS
-from .config import CONFIG_DIR, ConfigError, Experiment, ModelEntry, parse_config
+from .config import CONFIG_DIR, ConfigError, Experiment, ModelEntry, parse_config, read_toml
 from .records import dataset_variant, read_record, record_path, write_record
 from .sweep import run_experiment
 
@@ -136,14 +135,7 @@ def parse_tune_config(raw: dict, experiment: Experiment, source: str = "<tune co
 
 
 def load_tune_config(experiment: Experiment, path: str | Path = TUNE_CONFIG) -> TuneConfig:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"tune config {str(path)!r} does not exist")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from None
-    return parse_tune_config(raw, experiment, str(path))
+    return parse_tune_config(read_toml(Path(path), "tune config"), experiment, str(path))
 
 
 def trial_entry(default: ModelEntry, values: dict, label: str) -> ModelEntry:
