@@ -8,11 +8,12 @@
 
 from . import sources, synthetic  # noqa: F401  (register their data sets)
 from .batches import batches, num_batches
-from .encoding import DataError
+from .pipeline import LoadOptions
+from .raw import DataError
 from .registry import available, load, options, register
 from .schema import Dataset, Field, Schema, Split, validate_split
 
 __all__ = [
-    "DataError", "Dataset", "Field", "Schema", "Split", "available", "batches", "load", "num_batches",
+    "DataError", "Dataset", "Field", "LoadOptions", "Schema", "Split", "available", "batches", "load", "num_batches",
     "options", "register", "validate_split",
 ]

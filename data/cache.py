@@ -1,29 +1,40 @@
-"""On-disk cache of raw downloads and processed data sets (kept outside git).
+"""On-disk cache of raw downloads and processed data sets (kept outside git): its layout,
+and the code that writes and reads it.
 
 Root: ``$CTRBENCH_CACHE`` if set, else ``~/.cache/ctrbench``. Layout::
 
     raw/<name>/                  fetched raw files (``python -m data.fetch ml100k``)
-    processed/<dataset>-<key>/   one encoded data set: {train,val,test}_{x,y}.npy,
-                                 dataset.json (schema + audit), encoder.json/.npz
+    processed/<dataset>-<key>/   one encoded data set: {train,val,test}_{x,y[,prob]}.npy
+                                 (``data.storage``), encoder.json/.npz, and last
+                                 dataset.json (schema + audit), which marks it complete
     checksums.json               remembered SHA-256 of large files, by path, size and mtime
 
-``key`` hashes the checksums of the source files, every loader option and
+``key`` hashes the checksums of the source files, every option that changes the encoding and
 ``PIPELINE_VERSION``, so a changed file or option is processed afresh and an unchanged one
-is read back in seconds.
+is read back in seconds; a file that changed after it was cached is encoded again, and the
+load says so (``changed_files``). A processed folder is written whole or not at all
+(``data.atomic``).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
-PIPELINE_VERSION = 1
+from .atomic import write_atomically
+from .raw import DataError
+from .schema import Dataset, Schema
+from .splits import SPLITS
+from .storage import read_split, resolve_storage
+
+PIPELINE_VERSION = 2
 _REMEMBER_CHECKSUM_ABOVE = 64 << 20
+_CANNOT_WRITE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT)
 
 
 def cache_root() -> Path:
@@ -50,7 +61,8 @@ def file_checksum(path: Path) -> str:
         return entry["sha256"]
     digest = _sha256(path)
     memo[str(path)] = {"stamp": stamp, "sha256": digest}
-    _write_text_atomically(memo_path, json.dumps(memo, indent=1))
+    with _writing(memo_path.parent):
+        write_atomically(memo_path, lambda staged: staged.write_text(json.dumps(memo, indent=1)))
     return digest
 
 
@@ -60,26 +72,58 @@ def processed_dir(dataset: str, **key_parts) -> Path:
     return cache_root() / "processed" / f"{dataset}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
-def write_atomically(directory: Path, write: Callable[[Path], None]) -> None:
-    """Run ``write(tmp)`` into a fresh folder, then rename it to ``directory``."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+def is_complete(directory: Path) -> bool:
+    """Whether ``directory`` holds a processed data set that was written in full."""
+    return (directory / "dataset.json").exists()
+
+
+def write_processed(directory: Path, fill: Callable[[Path], None]) -> None:
+    """Create ``directory`` from ``fill(folder)``, which writes ``dataset.json`` last; all or nothing.
+
+    A cache that cannot be written (no permission, read-only, disk full) raises a one-line
+    ``DataError`` naming the folder, and leaves no partial folder behind.
+    """
+
+    def write(staged: Path) -> None:
+        staged.mkdir()
+        fill(staged)
+
+    with _writing(directory.parent):
+        write_atomically(directory, write)
+
+
+def read_processed(directory: Path, storage: str) -> Dataset:
+    """The data set in ``directory``, its splits read as ``storage`` says (``data.storage``)."""
+    meta = json.loads((directory / "dataset.json").read_text())
+    schema = Schema.from_dict(meta["schema"])
+    mode = resolve_storage(storage, meta["info"]["rows"]["train"], schema.num_fields)
+    splits = {name: read_split(directory, name, mode) for name in SPLITS}
+    info = {**meta["info"], "storage": mode}
+    return Dataset(meta["name"], schema, splits["train"], splits["val"], splits["test"], info)
+
+
+def changed_files(dataset: str, options: dict, checksums: dict[str, str], paths: dict[str, str]) -> list[str]:
+    """Paths among ``paths`` that an earlier cache of ``dataset`` with the same options saw
+    with another checksum: the file changed after it was cached."""
+    changed = set()
+    for meta_path in (cache_root() / "processed").glob(f"{dataset}-*/dataset.json"):
+        info = json.loads(meta_path.read_text())["info"]
+        if info.get("options") != options or info.get("files") != paths:
+            continue
+        changed.update(paths[name] for name, digest in info["checksum"].items() if checksums.get(name) != digest)
+    return sorted(changed)
+
+
+@contextmanager
+def _writing(folder: Path):
+    """Turn a failure to write into ``folder`` (permission, read-only, disk full) into a DataError."""
     try:
-        write(tmp)
-        tmp.rename(directory)
-    except OSError:
-        if not directory.exists():
+        yield
+    except OSError as err:
+        if err.errno not in _CANNOT_WRITE:
             raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _write_text_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+        raise DataError(f"cannot write the cache folder {folder}: {err.strerror}; free space there "
+                        "or set CTRBENCH_CACHE to a writable folder") from err
 
 
 def _sha256(path: Path) -> str:

@@ -21,7 +21,7 @@ Field kinds (``FieldSpec.kind``):
 
 Fitting sees only training rows (``partial_fit`` per chunk, then ``finish_fit``), so a data
 set of any length is counted in one streaming pass. Train/val/test membership is a seeded
-hash of each record's id (``assign_splits``), independent of chunking and of other rows.
+hash of each record's id (``data.splits``), independent of chunking and of other rows.
 """
 
 from __future__ import annotations
@@ -32,18 +32,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.feather
 
 from .schema import Field
 
 OOV, MISSING, FIRST_VALUE = 0, 1, 2
 KINDS = ("categorical", "log_bucket", "quantile")
-SPLITS = ("train", "val", "test")
 _LOG_BUCKET_TAG = np.uint64(0x9E3779B97F4A7C15)
-_LABEL_VALUES = {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "false": 0, "true": 1, "no": 0, "yes": 1}
-
-
-class DataError(ValueError):
-    """Raw data that cannot be loaded: the message names the file, the row and the problem."""
 
 
 @dataclass(frozen=True)
@@ -69,9 +66,9 @@ class Encoder:
         self.vocab: dict[str, np.ndarray] = {}
         self.edges: dict[str, np.ndarray] = {}
         self.hashed: dict[str, int] = {}
-        self._counts = {s.name: _KeyCounts() for s in self.specs if s.kind != "quantile"}
+        self._counts = {s.name: _Counts() for s in self.specs if s.kind != "quantile"}
         self._samples: dict[str, list[np.ndarray]] = {s.name: [] for s in self.specs if s.kind == "quantile"}
-        self._lookup: dict[str, pd.Index] = {}
+        self._values: dict[str, pa.Array] = {}
 
     def partial_fit(self, frame: pd.DataFrame) -> None:
         """Count the values of training rows ``frame`` (call once per chunk)."""
@@ -80,8 +77,7 @@ class Encoder:
                 values = _numbers(frame[spec.name])
                 self._samples[spec.name].append(values[~np.isnan(values)])
             else:
-                keys, missing = _keys(spec, frame[spec.name])
-                self._counts[spec.name].add(keys[~missing])
+                self._counts[spec.name].add(_values(spec, frame[spec.name]))
 
     def finish_fit(self) -> Encoder:
         """Turn the counts into vocabularies (``min_count``, hashing) and bin edges."""
@@ -92,14 +88,16 @@ class Encoder:
                 edges = np.quantile(values, quantiles) if len(values) else np.empty(0)
                 self.edges[spec.name] = np.unique(edges)
                 continue
-            keys, counts = self._counts.pop(spec.name).totals()
-            kept = counts >= self.min_count
-            if self.hash_buckets is not None and kept.sum() > self.hash_buckets:
+            values, counts = self._counts.pop(spec.name).totals()
+            kept = np.flatnonzero(counts >= self.min_count)
+            if self.hash_buckets is not None and len(kept) > self.hash_buckets:
                 self.hashed[spec.name] = self.hash_buckets
             else:
-                order = np.lexsort((keys[kept], -counts[kept]))
-                self.vocab[spec.name] = keys[kept][order]
-        self._build_lookup()
+                values = values.take(kept)
+                keys = _keys(spec, values)
+                order = np.lexsort((keys, -counts[kept]))
+                self.vocab[spec.name] = keys[order]
+                self._values[spec.name] = values.take(order)
         return self
 
     def fit(self, frame: pd.DataFrame) -> Encoder:
@@ -144,7 +142,7 @@ class Encoder:
         return rules
 
     def save(self, directory: Path) -> None:
-        """Write ``encoder.json`` and ``encoder.npz`` into ``directory``."""
+        """Write ``encoder.json``, ``encoder.npz`` and ``vocabulary.arrow`` into ``directory``."""
         meta = {
             "min_count": self.min_count, "num_bins": self.num_bins, "hash_buckets": self.hash_buckets,
             "fields": [
@@ -159,6 +157,9 @@ class Encoder:
             elif spec.name in self.edges:
                 arrays[f"edges_{i}"] = self.edges[spec.name]
         np.savez(directory / "encoder.npz", **arrays)
+        lists = {f"values_{i}": pa.ListArray.from_arrays([0, len(self._values[s.name])], self._values[s.name])
+                 for i, s in enumerate(self.specs) if s.name in self._values}
+        pa.feather.write_feather(pa.table(lists), directory / "vocabulary.arrow")
 
     @classmethod
     def load(cls, directory: Path) -> Encoder:
@@ -167,6 +168,7 @@ class Encoder:
         encoder = cls(specs, min_count=meta["min_count"], num_bins=meta["num_bins"],
                       hash_buckets=meta["hash_buckets"])
         encoder._counts, encoder._samples = {}, {}
+        vocabulary = pa.feather.read_table(directory / "vocabulary.arrow")
         with np.load(directory / "encoder.npz") as arrays:
             for i, f in enumerate(meta["fields"]):
                 if f["hashed"] is not None:
@@ -175,11 +177,8 @@ class Encoder:
                     encoder.edges[f["name"]] = arrays[f"edges_{i}"]
                 else:
                     encoder.vocab[f["name"]] = arrays[f"vocab_{i}"]
-        encoder._build_lookup()
+                    encoder._values[f["name"]] = vocabulary.column(f"values_{i}").chunk(0).flatten()
         return encoder
-
-    def _build_lookup(self) -> None:
-        self._lookup = {name: pd.Index(keys, dtype=np.uint64) for name, keys in self.vocab.items()}
 
     def _transform_field(self, spec: FieldSpec, column: pd.Series) -> np.ndarray:
         if spec.kind == "quantile":
@@ -187,91 +186,77 @@ class Encoder:
             local = FIRST_VALUE + np.searchsorted(self.edges[spec.name], values, side="right")
             missing = np.isnan(values)
         else:
-            keys, missing = _keys(spec, column)
+            values = _values(spec, column)
+            missing = values.is_null().to_numpy(zero_copy_only=False)
             if spec.name in self.hashed:
-                local = FIRST_VALUE + (keys % np.uint64(self.hashed[spec.name])).astype(np.int64)
+                local = FIRST_VALUE + (_keys(spec, values) % np.uint64(self.hashed[spec.name])).astype(np.int64)
             else:
-                local = self._vocabulary_index(spec.name, keys)
+                position = pc.index_in(values, value_set=self._values[spec.name])
+                local = pc.fill_null(pc.add(position, FIRST_VALUE), OOV).to_numpy()
         return np.where(missing, MISSING, local).astype(np.int64)
 
-    def _vocabulary_index(self, name: str, keys: np.ndarray) -> np.ndarray:
-        position = self._lookup[name].get_indexer(keys)
-        return np.where(position >= 0, FIRST_VALUE + position, OOV)
 
-
-class _KeyCounts:
-    """Streaming counts of 64-bit keys: per-chunk counts merged once enough have piled up."""
+class _Counts:
+    """Streaming counts of values (an arrow array per chunk; nulls ignored), merged once
+    enough distinct values have piled up."""
 
     def __init__(self):
-        self._parts: list[pd.Series] = []
+        self._parts: list[pa.Table] = []
         self._pending = 0
         self._merged = 0
 
-    def add(self, keys: np.ndarray) -> None:
-        counts = pd.Series(keys, dtype=np.uint64).value_counts(sort=False)
-        self._parts.append(counts)
+    def add(self, values: pa.Array) -> None:
+        counts = pc.value_counts(values.drop_null())
+        self._parts.append(pa.table({"value": counts.field("values"), "count": counts.field("counts")}))
         self._pending += len(counts)
         if self._pending > max(1 << 20, self._merged):
             self._merge()
 
-    def totals(self) -> tuple[np.ndarray, np.ndarray]:
+    def totals(self) -> tuple[pa.Array, np.ndarray]:
+        """Every value seen and its count."""
         self._merge()
         merged = self._parts[0]
-        return merged.index.to_numpy(np.uint64), merged.to_numpy(np.int64)
+        return merged.column("value").combine_chunks(), merged.column("count").to_numpy().astype(np.int64)
 
     def _merge(self) -> None:
-        if not self._parts:
-            self._parts = [pd.Series([], dtype=np.int64, index=pd.Index([], dtype=np.uint64))]
-        merged = pd.concat(self._parts).groupby(level=0, sort=False).sum()
+        if len(self._parts) == 1 and not self._pending:
+            return
+        table = pa.concat_tables(self._parts) if self._parts else pa.table({"value": pa.array([], pa.string()),
+                                                                              "count": pa.array([], pa.int64())})
+        grouped = table.group_by("value", use_threads=False).aggregate([("count", "sum")])
+        merged = pa.table({"value": grouped.column("value"), "count": grouped.column("count_sum")})
         self._parts, self._merged, self._pending = [merged], len(merged), 0
 
 
-def _keys(spec: FieldSpec, column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """64-bit keys of the values of ``column`` and its missing mask."""
+def _values(spec: FieldSpec, column: pd.Series) -> pa.Array:
+    """What a field counts, as an arrow array with nulls where missing: the string form of
+    each value (categorical; an empty string is missing), or its log bucket key (``log_bucket``)."""
     if spec.kind == "log_bucket":
         x = _numbers(column)
         missing = np.isnan(x)
         is_bucket = x > 2
         code = np.where(is_bucket, np.floor(np.log(np.where(is_bucket, x, 1.0)) ** 2), np.nan_to_num(x))
-        return pd.util.hash_array(code) ^ np.where(is_bucket, _LOG_BUCKET_TAG, np.uint64(0)), missing
-    codes, uniques = pd.factorize(column, use_na_sentinel=True)
-    text = np.asarray(pd.Index(uniques).astype(str), dtype=object)
-    unique_keys = pd.util.hash_array(text) if len(text) else np.empty(0, dtype=np.uint64)
-    unique_missing = np.append(text == "", True)  # the extra entry answers code -1 (NaN)
-    return np.append(unique_keys, np.uint64(0))[codes], unique_missing[codes]
+        keys = pd.util.hash_array(code) ^ np.where(is_bucket, _LOG_BUCKET_TAG, np.uint64(0))
+        return pa.array(keys, mask=missing)
+    if isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow":
+        text = pa.array(column.array).cast(pa.string())
+    else:
+        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+        unique_text = pa.array(np.asarray(pd.Index(uniques).astype(str), dtype=object), type=pa.string())
+        text = unique_text.take(pa.array(codes, mask=codes < 0))
+    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+
+
+def _keys(spec: FieldSpec, values: pa.Array) -> np.ndarray:
+    """64-bit keys of ``values`` (from ``_values``; 0 where null): a log bucket key is its own key,
+    a string is hashed once per distinct value."""
+    if spec.kind == "log_bucket":
+        return pc.fill_null(values, 0).to_numpy()
+    encoded = pc.dictionary_encode(values)
+    unique = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object)
+    unique_keys = pd.util.hash_array(unique) if len(unique) else np.empty(0, np.uint64)
+    return np.append(unique_keys, np.uint64(0))[pc.fill_null(encoded.indices, len(unique)).to_numpy()]
 
 
 def _numbers(column: pd.Series) -> np.ndarray:
     return pd.to_numeric(column).to_numpy(dtype=np.float64, na_value=np.nan)
-
-
-def assign_splits(record_ids: np.ndarray, fractions: tuple[float, float, float], seed: int) -> np.ndarray:
-    """Split of each record (0 train, 1 val, 2 test) from a seeded hash of its id.
-
-    Each record lands in train / val / test with probabilities ``fractions``, whatever the
-    chunking, the other records or ``max_rows``: split sizes are binomial around the fractions.
-    """
-    mixed = _splitmix64(np.asarray(record_ids).astype(np.uint64) ^ _splitmix64(np.array([seed], np.uint64)))
-    uniform = (mixed >> np.uint64(11)).astype(np.float64) * 2.0**-53
-    return np.searchsorted(np.cumsum(fractions[:2]), uniform, side="right").astype(np.int8)
-
-
-def _splitmix64(x: np.ndarray) -> np.ndarray:
-    x = x + np.uint64(0x9E3779B97F4A7C15)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
-def binary_labels(column: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Labels as float32 0/1, with masks of the missing and of the unmappable values.
-
-    Accepted (case and surrounding spaces ignored): 0/1 (also 0.0/1.0), booleans,
-    ``true``/``false`` and ``yes``/``no``. Unusable entries are NaN in the returned labels.
-    """
-    codes, uniques = pd.factorize(column, use_na_sentinel=True)
-    text = pd.Series(np.asarray(pd.Index(uniques).astype(str), dtype=object)).str.strip().str.lower()
-    mapped = np.append(text.map(_LABEL_VALUES).to_numpy(np.float64, na_value=np.nan), np.nan)[codes]
-    missing = np.append(text.to_numpy() == "", True)[codes]
-    unmappable = np.isnan(mapped) & ~missing
-    return mapped.astype(np.float32), missing, unmappable

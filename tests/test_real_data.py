@@ -7,6 +7,7 @@ been fetched.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -16,8 +17,10 @@ import pytest
 import torch
 
 import data
-from data.encoding import MISSING, OOV, DataError, Encoder, FieldSpec, assign_splits
+from data.encoding import MISSING, OOV, Encoder, FieldSpec
+from data.raw import DataError
 from data.sources import movielens, text
+from data.splits import assign_splits
 
 REAL_CACHE = Path(os.environ.get("CTRBENCH_CACHE") or Path.home() / ".cache" / "ctrbench")
 
@@ -244,8 +247,23 @@ def test_criteo_reads_in_blocks(tmp_path, monkeypatch):
     monkeypatch.setenv("CTRBENCH_CACHE", str(tmp_path / "other-cache"))
     monkeypatch.setattr(text, "BLOCK_BYTES", 4000)
     assert same(whole, data.load("criteo", path=str(path), min_count=2))
-    sample = data.load("criteo", path=str(path), min_count=2, max_rows=120)
+    sample = data.load("criteo", path=str(path), min_count=2, rows=120)
     assert sum(sample.info["rows"].values()) == 120
+
+
+def test_every_raw_file_loader_takes_the_one_options_type_and_rows_keeps_the_first_records(tmp_path):
+    common = [f.name for f in dataclasses.fields(data.LoadOptions)]
+    for name in ("criteo", "avazu", "table", "ml100k", "ml100k-implicit"):
+        assert data.options(name)[: len(common)] == common
+    tables = movielens_tables()
+    folder = str(write_grouplens(tmp_path / "gl", tables))
+    for name in ("ml100k", "ml100k-implicit"):
+        whole = data.load(name, path=folder, min_count=1)
+        first = data.load(name, path=folder, min_count=1, rows=250)
+        assert sum(first.info["rows"].values()) == sum(whole.info["rows"].values()) * 250 // len(tables[0])
+        assert first.info["options"]["rows"] == 250 and "path" not in first.info["options"]
+    with pytest.raises(ValueError, match="criteo: rows must be None or an integer >= 1, got 0"):
+        data.load("criteo", path=str(write_lines(tmp_path / "train.txt", criteo_rows())), rows=0)
 
 
 def test_avazu_hour_expanded_and_id_dropped(tmp_path):
@@ -285,9 +303,12 @@ def test_second_load_hits_the_cache_and_changes_miss_it(tmp_path, tmp_cache):
     assert (first.info["cache"], second.info["cache"]) == ("miss", "hit") and same(first, second)
     assert Path(second.info["cache_dir"]).parent == tmp_cache / "processed"
     assert data.load("criteo", path=str(path), min_count=3).info["cache"] == "miss"
+    assert "changed_files" not in first.info
     write_lines(path, criteo_rows(seed=1))
-    changed = data.load("criteo", path=str(path))
+    with pytest.warns(UserWarning, match=f"criteo: {path} changed since it was cached"):
+        changed = data.load("criteo", path=str(path))
     assert changed.info["cache"] == "miss" and not same(first, changed)
+    assert changed.info["changed_files"] == [str(path)]
     saved = Encoder.load(Path(changed.info["cache_dir"]))
     assert saved.vocab_sizes == changed.info["vocab_size"]
 

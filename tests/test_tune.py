@@ -96,7 +96,7 @@ def test_predictions_round_trip_and_size_limit(tmp_path):
     assert read_predictions(tmp_path / "other.json", "test") is None
     assert write_predictions(tmp_path / "big.json", {"test": (y, prob)}, max_rows=2) == []
     assert not predictions_path(tmp_path / "big.json").exists()
-    assert not list(tmp_path.glob(".tmp-*")) and MAX_ROWS >= 1_000_000
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")] and MAX_ROWS >= 1_000_000
     with pytest.raises(ValueError, match=r"split 'val': labels \(4,\) and probabilities \(3,\)"):
         write_predictions(record, {"val": (y, prob[:3])})
     with pytest.raises(ValueError, match=r"split must be one of \['val', 'test'\], got 'train'"):

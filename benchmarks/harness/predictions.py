@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data.atomic import write_text_atomically
+from data.atomic import write_atomically
 
 MAX_ROWS = 1_000_000  # per split: 4 MiB of float32, about the size of the record folder of a small data set
 SPLITS = ("val", "test")
@@ -44,7 +44,7 @@ def write_predictions(record_path: Path, splits: dict[str, tuple], max_rows: int
         return kept
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
-    write_text_atomically(predictions_path(record_path), buffer.getvalue())
+    write_atomically(predictions_path(record_path), lambda staged: staged.write_bytes(buffer.getvalue()))
     return kept
 
 

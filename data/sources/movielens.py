@@ -14,7 +14,7 @@ Both give identical data sets. Ten fields: ``user_id``, ``age`` (quantile bins),
 region), ``movie_id``, ``release_year`` (quantile bins; missing for one movie),
 ``genre_first`` and ``genre_second`` (first two genre flags set, in u.item's order;
 ``genre_second`` is missing for single-genre movies) and ``genre_count``.
-The split is random (``data.encoding.assign_splits`` on the line number of each rating in
+The split is random (``data.splits.assign_splits`` on the line number of each rating in
 ``u.data``). The side tables ``u.user`` / ``u.item`` must be clean: their bad rows always
 raise; ``on_bad_rows`` applies to the ratings.
 """
@@ -22,16 +22,18 @@ raise; ``on_bad_rows`` applies to the ratings.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..cache import raw_dir
-from ..encoding import DataError, FieldSpec
+from ..encoding import FieldSpec
+from ..pipeline import LoadOptions, load_source
+from ..raw import Chunk, DataError, Source, parse_numbers
 from ..registry import register
 from ..schema import Dataset
-from .base import Chunk, Source, load_source, parse_numbers
 from .text import read_blocks
 
 GENRES = (
@@ -52,50 +54,43 @@ FIELDS = [
     FieldSpec("zip_region"), FieldSpec("movie_id"), FieldSpec("release_year", "quantile"),
     FieldSpec("genre_first"), FieldSpec("genre_second"), FieldSpec("genre_count"),
 ]
-SPLIT = (0.8, 0.1, 0.1)
 
 
-@register("ml100k")
-def ml100k(
-    path: str | None = None,
-    min_count: int = 2,
-    num_bins: int = 8,
-    split: tuple[float, float, float] = SPLIT,
-    seed: int = 0,
-    on_bad_rows: str = "error",
-) -> Dataset:
+@register("ml100k", LoadOptions, num_bins=8)
+def ml100k(options: LoadOptions) -> Dataset:
     """MovieLens-100K ratings as clicks: label 1 if rating >= 4, 0 if rating <= 3."""
-    files = find_ml100k(path)
-    source = _source("ml100k", files, "rating >= 4 -> 1 (positive), rating <= 3 -> 0 (negative)",
+    files = find_ml100k(options.path)
+    source = _source("ml100k", files, options.rows, "rating >= 4 -> 1 (positive), rating <= 3 -> 0 (negative)",
                      lambda ratings, users, items: ratings.assign(label=ratings.rating >= 4))
-    return load_source(source, {"min_count": min_count, "num_bins": num_bins, "split": split, "seed": seed,
-                                "on_bad_rows": on_bad_rows})
+    return load_source(source, options)
 
 
-@register("ml100k-implicit")
-def ml100k_implicit(
-    path: str | None = None,
-    neg_ratio: int = 1,
-    min_count: int = 2,
-    num_bins: int = 8,
-    split: tuple[float, float, float] = SPLIT,
-    seed: int = 0,
-    on_bad_rows: str = "error",
-) -> Dataset:
+@dataclass(frozen=True)
+class ImplicitOptions(LoadOptions):
+    """``LoadOptions`` and ``neg_ratio``, the negatives drawn per positive."""
+
+    neg_ratio: int = 1
+
+    def check(self, dataset: str) -> None:
+        if not isinstance(self.neg_ratio, int) or self.neg_ratio < 1:
+            raise ValueError(f"{dataset}: neg_ratio must be an integer >= 1, got {self.neg_ratio!r}")
+        super().check(dataset)
+
+
+@register("ml100k-implicit", ImplicitOptions, num_bins=8)
+def ml100k_implicit(options: ImplicitOptions) -> Dataset:
     """Every rating is a positive; per positive, ``neg_ratio`` movies its user never rated are negatives.
 
     Negatives are drawn per user without replacement (seeded), repeating only when a user has
     fewer unrated movies than negatives to draw; all rows are then shuffled and split at random.
     """
-    if not isinstance(neg_ratio, int) or neg_ratio < 1:
-        raise ValueError(f"ml100k-implicit: neg_ratio must be an integer >= 1, got {neg_ratio!r}")
-    files = find_ml100k(path)
+    neg_ratio, seed = options.neg_ratio, options.seed
+    files = find_ml100k(options.path)
     rule = (f"every rating -> 1; {neg_ratio} movie(s) per rating that the user never rated -> 0 "
             f"(drawn per user without replacement, seed {seed})")
-    source = _source("ml100k-implicit", files, rule,
+    source = _source("ml100k-implicit", files, options.rows, rule,
                      lambda ratings, users, items: _with_negatives(ratings, items.index, neg_ratio, seed))
-    return load_source(source, {"neg_ratio": neg_ratio, "min_count": min_count, "num_bins": num_bins,
-                                "split": split, "seed": seed, "on_bad_rows": on_bad_rows})
+    return load_source(source, options)
 
 
 def find_ml100k(path=None) -> dict[str, Path]:
@@ -112,22 +107,24 @@ def find_ml100k(path=None) -> dict[str, Path]:
     )
 
 
-def read_tables(files: dict[str, Path]) -> tuple[Chunk, pd.DataFrame, pd.DataFrame]:
-    """Ratings (numbers parsed, bad rows recorded as problems), users and items indexed by id."""
+def read_tables(files: dict[str, Path], rows: int | None = None) -> tuple[Chunk, pd.DataFrame, pd.DataFrame]:
+    """The first ``rows`` ratings (all if None; numbers parsed, bad rows recorded as problems),
+    users and items indexed by id."""
     grouplens = files["ratings"].name == GROUPLENS_FILES["ratings"]
     read = _read_text if grouplens else _read_parquet
-    ratings = read(files["ratings"], RATING_COLUMNS, "\t")
+    ratings = read(files["ratings"], RATING_COLUMNS, "\t", rows)
     parse_numbers(ratings, RATING_COLUMNS)
     users = _side_table(read(files["users"], USER_COLUMNS, "|"), ["user_id", "age"], "user_id")
     items = _side_table(read(files["items"], ITEM_COLUMNS, "|"), ["movie_id", *GENRES], "movie_id")
     return ratings, users, items
 
 
-def _source(dataset: str, files: dict[str, Path], label_rule: str, labelled) -> Source:
-    """``labelled(ratings, users, items)`` returns the (user_id, movie_id, label) rows to encode."""
+def _source(dataset: str, files: dict[str, Path], rows: int | None, label_rule: str, labelled) -> Source:
+    """``labelled(ratings, users, items)`` returns the (user_id, movie_id, label) rows to encode,
+    from the first ``rows`` ratings."""
 
     def read():
-        ratings, users, items = read_tables(files)
+        ratings, users, items = read_tables(files, rows)
         frame = ratings.frame
         empty = frame[RATING_COLUMNS].isna().to_numpy()
         ratings.problem("missing value", empty.any(1),
@@ -140,8 +137,8 @@ def _source(dataset: str, files: dict[str, Path], label_rule: str, labelled) -> 
             ratings.problem(f"{column} not in {files[name].name}", unknown,
                             lambda i, column=column: f"{column} {frame[column].iloc[i]:g}")
         bad = np.concatenate([p.positions for p in ratings.problems] or [np.empty(0, np.int64)])
-        rows = labelled(frame[~frame.index.isin(bad)], users, items)
-        yield Chunk(_features(rows, users, items), ratings.file, ratings.unit, ratings.problems)
+        records = labelled(frame[~frame.index.isin(bad)], users, items)
+        yield Chunk(_features(records, users, items), ratings.file, ratings.unit, ratings.problems)
 
     description = f"MovieLens-100K ({files['ratings'].parent})"
     checksummed = {p.name: p for p in files.values()}
@@ -209,14 +206,14 @@ def _with_negatives(ratings: pd.DataFrame, movie_ids: pd.Index, neg_ratio: int, 
     return rows.iloc[rng.permutation(len(rows))]
 
 
-def _read_text(path: Path, columns: list[str], sep: str) -> Chunk:
-    chunks = list(read_blocks(path, columns=columns, sep=sep, header=False, encoding="latin-1"))
+def _read_text(path: Path, columns: list[str], sep: str, rows: int | None = None) -> Chunk:
+    chunks = list(read_blocks(path, columns=columns, sep=sep, header=False, encoding="latin-1", rows=rows))
     problems = [p for c in chunks for p in c.problems]
     return Chunk(pd.concat([c.frame for c in chunks]), path, "line", problems)
 
 
-def _read_parquet(path: Path, columns: list[str], sep: str) -> Chunk:
-    frame = pd.read_parquet(path)
+def _read_parquet(path: Path, columns: list[str], sep: str, rows: int | None = None) -> Chunk:
+    frame = pd.read_parquet(path).iloc[:rows]
     absent = [c for c in columns if c not in frame.columns]
     if absent:
         raise DataError(f"ml100k: {path}: no column(s) {absent}; the file has {list(frame.columns)}")

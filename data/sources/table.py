@@ -3,53 +3,54 @@
 CSV (any ``sep``, standard double-quote quoting, header line required) or Parquet (chosen by
 the ``.parquet`` / ``.pq`` suffix). The label column must hold 0/1, booleans, true/false or
 yes/no (case-insensitive); ``categorical`` columns get vocabularies, ``numeric`` columns
-quantile bins fitted on the training split. ``max_rows`` keeps the first rows. Seeded random
+quantile bins fitted on the training split. ``rows`` keeps the first rows. Seeded random
 split by the line (CSV) or row (Parquet) number of each record.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..encoding import DataError, FieldSpec
+from ..encoding import FieldSpec
+from ..pipeline import LoadOptions, load_source
+from ..raw import Chunk, DataError, Source, resolve_file
 from ..registry import register
 from ..schema import Dataset
-from .base import Chunk, Source, load_source, resolve_file
 from .text import read_blocks, read_header
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 _PARQUET_BATCH_ROWS = 1 << 16
 
 
-@register("table")
-def table(
-    path: str | None = None,
-    label: str = "label",
-    categorical: tuple[str, ...] = (),
-    numeric: tuple[str, ...] = (),
-    min_count: int = 2,
-    num_bins: int = 10,
-    hash_buckets: int | None = None,
-    split: tuple[float, float, float] = (0.8, 0.1, 0.1),
-    seed: int = 0,
-    on_bad_rows: str = "error",
-    max_rows: int | None = None,
-    sep: str = ",",
-) -> Dataset:
+@dataclass(frozen=True)
+class TableOptions(LoadOptions):
+    """``LoadOptions`` and the table's columns: the 0/1 ``label``, the ``categorical`` and
+    ``numeric`` feature columns, and the CSV separator ``sep``."""
+
+    label: str = "label"
+    categorical: tuple[str, ...] = ()
+    numeric: tuple[str, ...] = ()
+    sep: str = ","
+
+
+@register("table", TableOptions)
+def table(options: TableOptions) -> Dataset:
     """A CSV or Parquet table: 0/1 ``label``; fields: the ``categorical`` columns, then the ``numeric``."""
-    categorical, numeric = list(categorical), list(numeric)
+    label, sep = options.label, options.sep
+    categorical, numeric = list(options.categorical), list(options.numeric)
     if not categorical + numeric:
         raise ValueError("table: no feature columns; pass categorical=[...] and/or numeric=[...]")
     wanted = [label, *categorical, *numeric]
     if len(set(wanted)) < len(wanted):
         raise ValueError(f"table: every column may appear once among label, categorical and numeric; "
                          f"got label={label!r}, categorical={categorical}, numeric={numeric}")
-    file = resolve_file(path, "CTRBENCH_TABLE", "table")
+    file = resolve_file(options.path, "CTRBENCH_TABLE", "table")
     parquet = any(s in PARQUET_SUFFIXES for s in file.suffixes)
     columns = _parquet_columns(file) if parquet else read_header(file, sep=sep)
     absent = [c for c in wanted if c not in columns]
@@ -61,20 +62,16 @@ def table(
 
     def read():
         if parquet:
-            yield from _parquet_chunks(file, wanted, max_rows)
+            yield from _parquet_chunks(file, wanted, options.rows)
             return
         for chunk in read_blocks(file, columns=columns, sep=sep, header=True, quoted=True,
-                                 max_records=max_rows):
+                                 rows=options.rows):
             chunk.frame = chunk.frame[wanted]
             yield chunk
 
     fields = [FieldSpec(c) for c in categorical] + [FieldSpec(c, "quantile") for c in numeric]
     source = Source("table", {file.name: file}, fields, label, read, f"table {file}", f"column {label!r}")
-    return load_source(source, {
-        "label": label, "categorical": categorical, "numeric": numeric, "min_count": min_count,
-        "num_bins": num_bins, "hash_buckets": hash_buckets, "split": split, "seed": seed,
-        "on_bad_rows": on_bad_rows, "max_rows": max_rows, "sep": sep,
-    })
+    return load_source(source, options)
 
 
 def _parquet_file(file: Path) -> pq.ParquetFile:
@@ -88,14 +85,14 @@ def _parquet_columns(file: Path) -> list[str]:
     return list(_parquet_file(file).schema_arrow.names)
 
 
-def _parquet_chunks(file: Path, columns: list[str], max_rows: int | None) -> Iterator[Chunk]:
+def _parquet_chunks(file: Path, columns: list[str], rows: int | None) -> Iterator[Chunk]:
     first_row = 1
     for batch in _parquet_file(file).iter_batches(batch_size=_PARQUET_BATCH_ROWS, columns=columns):
         frame = batch.to_pandas()
-        if max_rows is not None:
-            frame = frame.iloc[: max_rows - first_row + 1]
+        if rows is not None:
+            frame = frame.iloc[: rows - first_row + 1]
         frame.index = pd.RangeIndex(first_row, first_row + len(frame), name="row")
         first_row += len(frame)
         yield Chunk(frame, file, "row")
-        if max_rows is not None and first_row > max_rows:
+        if rows is not None and first_row > rows:
             return

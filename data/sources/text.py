@@ -19,8 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from ..encoding import DataError
-from .base import Chunk, Problem
+from ..raw import Chunk, DataError, Problem
 
 BLOCK_BYTES = 32 << 20
 _NEWLINE, _CARRIAGE_RETURN, _QUOTE = ord("\n"), ord("\r"), ord('"')
@@ -44,16 +43,16 @@ def read_blocks(
     header: bool,
     quoted: bool = False,
     encoding: str = "utf-8",
-    max_records: int | None = None,
+    rows: int | None = None,
 ) -> Iterator[Chunk]:
     """Yield the records of ``path`` as string columns ``columns``, index = line number.
 
-    ``header`` skips the first line; ``max_records`` stops after that many (non-blank) records.
+    ``header`` skips the first line; ``rows`` stops after that many (non-blank) records.
     """
     quote = _QUOTE if quoted else None
     expected_seps = len(columns) - 1
     line = 1
-    left = max_records
+    left = rows
     with open(path, "rb") as f:
         pending = b""
         if header:
@@ -143,9 +142,11 @@ def _scan(buffer: bytes, sep: int, quote: int | None, final: bool) -> _Block | N
     if not len(ends):
         return None
     starts = np.append(0, ends[:-1] + 1)
-    sep_positions = np.flatnonzero(is_sep)
-    separators = np.searchsorted(sep_positions, ends) - np.searchsorted(sep_positions, starts)
-    newline_positions = np.flatnonzero(newline[: ends[-1] + 1])
+    running = np.cumsum(is_sep, dtype=np.uint16)  # wraps, but differences below 2**16 stay exact
+    separators = (running[ends] - running[starts] + is_sep[starts] - is_sep[ends]).astype(np.int64)
+    newline_positions = ends if quote is None else np.flatnonzero(newline[: ends[-1] + 1])
+    if quote is None and final and data[ends[-1]] != _NEWLINE:
+        newline_positions = ends[:-1]
     content = ends - starts + (data[ends] != _NEWLINE)
     blank = (content == 0) | ((content == 1) & (data[starts] == _CARRIAGE_RETURN))
     newlines_before = np.searchsorted(newline_positions, starts)

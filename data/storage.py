@@ -1,0 +1,115 @@
+"""Encoded splits on disk: ``.npy`` arrays written row block by row block, read whole into
+memory or memory-mapped.
+
+Each split is ``<split>_x.npy`` (global indices ``[N, F]``, int32, or int64 when a schema has
+2**31 or more features), ``<split>_y.npy`` (labels ``[N]``, float32 0/1) and, when the source
+knows it, ``<split>_prob.npy`` (the true click probability ``[N]``, float32). ``.npy`` via
+``numpy.lib.format.open_memmap`` was chosen over Arrow IPC and Parquet because a fixed-width
+row-major array is what training reads: row ``i`` is at a computable byte offset, so a block of
+rows is one contiguous read with no decoding, and numpy maps it without any extra dependency.
+
+``storage`` selects how a split is read back:
+
+* ``"memory"``: the arrays are loaded into RAM (``x`` as int64), as for every small data set;
+* ``"mmap"``: ``x``, ``y`` and ``prob`` are memory maps, and ``Split.disk`` says where the
+  files are, so that ``data.batches`` reads blocks of rows with plain file reads (resident
+  memory stays bounded by the blocks in flight, not by the rows);
+* ``"auto"``: ``"mmap"`` when the training split would take more than ``AUTO_MMAP_BYTES`` in
+  memory as int64, else ``"memory"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from numpy.lib.format import open_memmap, read_array_header_1_0, read_array_header_2_0, read_magic
+
+from .schema import Split
+from .splits import SPLITS
+
+STORAGES = ("auto", "memory", "mmap")
+AUTO_MMAP_BYTES = 1 << 30
+
+
+def resolve_storage(storage: str, train_rows: int, num_fields: int) -> str:
+    """``"memory"`` or ``"mmap"`` for ``storage`` (one of ``STORAGES``)."""
+    if storage == "auto":
+        return "mmap" if train_rows * num_fields * 8 > AUTO_MMAP_BYTES else "memory"
+    return storage
+
+
+def index_dtype(num_features: int) -> np.dtype:
+    """int32 unless a global index needs more bits."""
+    return np.dtype(np.int32 if num_features < 2**31 else np.int64)
+
+
+@dataclass(frozen=True)
+class OnDisk:
+    """The ``.npy`` files of a memory-mapped split; ``rows(a, b)`` reads rows ``a .. b-1``."""
+
+    x: Path
+    y: Path
+
+    def rows(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x [n, F] int64, y [n] float32)`` of rows ``start .. stop - 1``, read from the files."""
+        return _read_rows(self.x, start, stop).long(), _read_rows(self.y, start, stop)
+
+
+def _read_rows(path: Path, start: int, stop: int) -> torch.Tensor:
+    offset, dtype, shape = _header(path)
+    width = int(np.prod(shape[1:], dtype=np.int64))
+    values = np.fromfile(path, dtype=dtype, count=(stop - start) * width,
+                         offset=offset + start * width * dtype.itemsize)
+    return torch.from_numpy(values.reshape(stop - start, *shape[1:]))
+
+
+def _header(path: Path) -> tuple[int, np.dtype, tuple[int, ...]]:
+    with open(path, "rb") as f:
+        version = read_magic(f)
+        shape, _, dtype = (read_array_header_1_0 if version == (1, 0) else read_array_header_2_0)(f)
+        return f.tell(), dtype, shape
+
+
+class SplitWriter:
+    """Writes the three splits of known sizes into ``folder``, appending rows chunk by chunk."""
+
+    def __init__(self, folder: Path, rows, num_fields: int, num_features: int, with_prob: bool):
+        self.rows = np.asarray(rows, np.int64)
+        self.filled = np.zeros(3, np.int64)
+        sizes = dict(zip(SPLITS, (int(n) for n in self.rows), strict=True))
+        self.x = [open_memmap(folder / f"{s}_x.npy", "w+", index_dtype(num_features), (n, num_fields))
+                  for s, n in sizes.items()]
+        self.y = [open_memmap(folder / f"{s}_y.npy", "w+", np.float32, (n,)) for s, n in sizes.items()]
+        self.prob = ([open_memmap(folder / f"{s}_prob.npy", "w+", np.float32, (n,)) for s, n in sizes.items()]
+                     if with_prob else None)
+
+    def fits(self, split: int, n: int) -> bool:
+        return self.filled[split] + n <= self.rows[split]
+
+    def append(self, split: int, x: np.ndarray, y: np.ndarray, prob: np.ndarray | None) -> None:
+        start, stop = self.filled[split], self.filled[split] + len(y)
+        self.x[split][start:stop] = x
+        self.y[split][start:stop] = y
+        if self.prob is not None:
+            self.prob[split][start:stop] = prob
+        self.filled[split] = stop
+
+    def complete(self) -> bool:
+        """Flush every array; whether every split got exactly its rows."""
+        for array in self.x + self.y + (self.prob or []):
+            array.flush()
+        return bool((self.filled == self.rows).all())
+
+
+def read_split(folder: Path, name: str, storage: str) -> Split:
+    """Split ``name`` from ``folder``, in memory (``x`` int64) or memory-mapped (see the module)."""
+    paths = {part: folder / f"{name}_{part}.npy" for part in ("x", "y", "prob")}
+    if storage == "memory":
+        x = torch.from_numpy(np.load(paths["x"]).astype(np.int64, copy=False))
+        arrays = {part: torch.from_numpy(np.load(p)) for part, p in paths.items() if part != "x" and p.exists()}
+        return Split(x, arrays["y"], arrays.get("prob"))
+    maps = {part: torch.from_numpy(np.load(p, mmap_mode="c")) for part, p in paths.items() if p.exists()}
+    return Split(maps["x"], maps["y"], maps.get("prob"), disk=OnDisk(paths["x"], paths["y"]))
