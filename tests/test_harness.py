@@ -83,22 +83,14 @@ def _snapshot(out):
     return {p: (p.read_text(), p.stat().st_mtime_ns) for p in sorted((out / "records").rglob("*.json"))}
 
 
-def test_sweep_resumes_after_interruption(tmp_path, monkeypatch):
+def test_sweep_resumes_after_interruption(tmp_path, interrupter):
     exp = parse_config(TINY)
-    real_fit, calls = sweep.fit, []
-
-    def crash_on_third(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real_fit(*args, **kwargs)
-
-    monkeypatch.setattr(sweep, "fit", crash_on_third)
+    interrupter.arm(3)
     with pytest.raises(KeyboardInterrupt):
         run_experiment(exp, tmp_path, threads=1)
     before = _snapshot(tmp_path)
     assert len(before) == 2
-    monkeypatch.setattr(sweep, "fit", real_fit)
+    interrupter.disarm()
     summary = run_experiment(exp, tmp_path, threads=1)
     assert (summary.ran, summary.reused, summary.failed) == (2, 2, 0)
     after = _snapshot(tmp_path)
@@ -163,8 +155,10 @@ def test_leaderboard_from_hand_made_records(tmp_path):
     rows = [line for line in md.splitlines() if line.startswith("| ") and "model" not in line]
     assert [r.split("|")[1].strip() for r in rows] == ["B", "C", "A", "D (FAILED 1/1)"]
     cells = {r.split("|")[1].strip(): [c.strip() for c in r.split("|")[2:-1]] for r in rows}
-    assert cells["B"][1] == "0.7500 ± 0.0100"
-    assert cells["B"][-1] == "≈" and cells["C"][-1] == "≈" and cells["A"][-1] == ""
+    # no stored predictions: seed-only intervals (t with 2 df: 4.303 * 0.01 / sqrt(3)) and Welch marks
+    assert cells["B"][:3] == ["3", "0.7500 [0.7252, 0.7748]*", "≈"]
+    assert cells["C"][2] == "≈" and cells["A"][2] == ""
+    assert "one-sided Welch t-test over seeds (α = 0.05), which sees seed noise only" in md
     assert "ValueError: broken" in rows[-1]
     assert (tmp_path / "toy_auc_vs_params.png").stat().st_size > 0
     assert (tmp_path / "toy_auc_vs_latency.png").stat().st_size > 0

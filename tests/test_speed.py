@@ -163,7 +163,10 @@ def test_levers_keep_fit_deterministic(tiny):
         return fit(models.build("deepfm", tiny.schema), tiny, max_epochs=1, seed=3, **levers)
 
     fused, loop = run(), run(fused_adam=False)
-    assert fused.history == run().history  # bit-identical with the default levers
+    again = run()
+    drop_timing = [{k: v for k, v in h.items() if k != "train_seconds"} for h in fused.history]
+    assert drop_timing == [{k: v for k, v in h.items() if k != "train_seconds"} for h in again.history]
+    assert torch.equal(fused.predictions["test"], again.predictions["test"])  # bit-identical with the default levers
     assert fused.best_val_auc == pytest.approx(loop.best_val_auc, abs=2e-3)  # same algorithm, another kernel
     assert run(precision="bf16").best_val_auc == pytest.approx(fused.best_val_auc, abs=0.02)
 

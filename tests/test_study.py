@@ -110,7 +110,8 @@ def test_study_renders_from_hand_made_records(tmp_path):
     assert "NO" not in md.split("### All families")[1].split("###")[0]
     assert "| W_1 | 0.300 → 0.600 | 100.0 → 40.0 |" in md
     assert "| rank 16 | 0.7400 ± 0.0000 | -0.0100 ± 0.0000 |" in md
-    assert "parallel is higher at 4 of 4 depths, significantly so at 4" in md
+    assert "parallel is higher at 4 of 4 depths; the difference is significant at 4 by Welch's test (seed noise " \
+           "only):" in md  # hand-made records have no predictions: no paired test
     assert "with 49.5% of the parameters" in md
     assert "hold 30.0% of the energy at initialisation and 60.0% after training" in md
     assert (tmp_path / "synthetic_ablation_auc_vs_params.png").exists()
@@ -126,6 +127,8 @@ def test_study_command_end_to_end(tmp_path):
     assert "| 1 | 0.6" in md and "| 2 | not run" in md
     assert "### Low rank: singular values of the cross matrices of DCN-V2 parallel, 3 layers" in md
     assert "- **Parallel vs stacked.**" in md and "- **DCN-Mix vs DCN-V2.**" in md
+    assert "paired DeLong p = " in md and "by the paired DeLong test (seed and validation-set noise)" in md
+    assert "### Which rows are close to the best" in md and "rows change their mark" in md
     assert len(list((tmp_path / "quick" / "records").rglob("*.json"))) == 3
     assert main(["--study", "--leaderboard", "--quick", "--out", str(tmp_path), "--quiet"]) == 0
     assert _cells((tmp_path / "quick" / "study.md").read_text()) == md

@@ -3,6 +3,7 @@ import torch
 
 import data
 import models
+from benchmarks.engine import quality
 from benchmarks.engine.fit import NonFiniteLossError, fit, predict
 from benchmarks.engine.metrics import evaluate
 
@@ -24,12 +25,32 @@ def test_lr_learns_and_restores_best(small):
     assert restored == pytest.approx(best, abs=1e-12)
 
 
+def _untimed(history):
+    return [{k: v for k, v in h.items() if k != "train_seconds"} for h in history]
+
+
 def test_two_fits_with_one_seed_are_bit_identical(small):
     runs = [fit(_lr(small.schema), small, lr=0.02, max_epochs=2, seed=5) for _ in range(2)]
-    assert runs[0].history == runs[1].history
+    assert _untimed(runs[0].history) == _untimed(runs[1].history)
     assert runs[0].test_auc == runs[1].test_auc
+    assert torch.equal(runs[0].predictions["test"], runs[1].predictions["test"])
     other = fit(_lr(small.schema), small, lr=0.02, max_epochs=2, seed=6)
-    assert other.history != runs[0].history
+    assert _untimed(other.history) != _untimed(runs[0].history)
+
+
+def test_fit_returns_the_restored_predictions_calibration_and_time_to_quality(small):
+    result = fit(_lr(small.schema), small, lr=0.05, max_epochs=2, eval_every=10)
+    val, test = result.predictions["val"], result.predictions["test"]
+    assert val.shape == (len(small.val.y),) and test.shape == (len(small.test.y),)
+    assert evaluate(small.val.y, val)["auc"] == pytest.approx(result.best_val_auc, abs=1e-12)
+    assert evaluate(small.test.y, test)["auc"] == pytest.approx(result.test_auc, abs=1e-12)
+    assert result.test_calibration["ece"] == quality.expected_calibration_error(small.test.y.numpy(), test.numpy())
+    assert result.test_calibration["calibration_ratio"] == pytest.approx(
+        test.double().mean().item() / small.test.y.double().mean().item(), rel=1e-6)
+    seconds = [h["train_seconds"] for h in result.history]
+    assert seconds == sorted(seconds) and 0 < seconds[-1] <= result.train_seconds
+    assert result.time_to_quality == quality.time_to_quality(result.history)
+    assert result.time_to_quality["step"] <= result.best_step
 
 
 def test_early_stopping_counts_evaluations(small):

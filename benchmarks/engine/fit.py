@@ -10,12 +10,14 @@ import math
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from data import Dataset, Split, batches, num_batches
 
 from .metrics import evaluate
+from .quality import calibration_ratio, expected_calibration_error, time_to_quality
 from .runtime import autocast, make_optimizer, retain_freed_memory
 from .step import train_step
 
@@ -40,6 +42,9 @@ class FitResult:
     train_seconds: float
     samples_per_second: float
     history: list[dict] = field(default_factory=list)
+    predictions: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)  # split -> probabilities [N]
+    test_calibration: dict[str, float] = field(default_factory=dict)  # ece, calibration_ratio
+    time_to_quality: dict[str, float] = field(default_factory=dict)  # seconds, epochs, step
 
 
 @torch.inference_mode()
@@ -75,8 +80,11 @@ def fit(
 
     Validation AUC is measured every ``eval_every`` steps (``None``: once per epoch);
     training stops after ``patience`` evaluations without a better validation AUC, or
-    after ``max_epochs``. The best weights are restored and the test split scored with
-    them. The seed fixes shuffling and dropout: the same seed (and the same model
+    after ``max_epochs``. The best weights are restored; the validation and test
+    probabilities they give are returned in ``predictions``, with the test split's AUC, logloss
+    and calibration, and the time until validation AUC came within 0.001 of its best
+    (each history entry carries the training seconds so far, evaluation excluded). The seed
+    fixes shuffling and dropout: the same seed (and the same model
     initialisation, thread count and levers) gives bit-identical metrics on CPU.
 
     Speed levers: ``fused_adam`` (one fused Adam kernel), ``retain_memory`` (see
@@ -121,7 +129,7 @@ def fit(
             losses = []
             val = evaluate(dataset.val.y, predict(model, dataset.val, eval_batch_size, precision), "val")
             history.append({"step": step, "epoch": round(step / steps_per_epoch, 3),
-                            "train_loss": train_loss, "val_auc": val["auc"],
+                            "train_seconds": step_seconds, "train_loss": train_loss, "val_auc": val["auc"],
                             "val_logloss": val["logloss"]})
             if val["auc"] > best["auc"]:
                 state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -137,7 +145,9 @@ def fit(
             tick = time.perf_counter()
     bar.close()
     model.load_state_dict(best["state"])
-    test = evaluate(dataset.test.y, predict(model, dataset.test, eval_batch_size, precision), "test")
+    predictions = {s: predict(model, getattr(dataset, s), eval_batch_size, precision) for s in ("val", "test")}
+    test = evaluate(dataset.test.y, predictions["test"], "test")
+    test_y, test_prob = np.asarray(dataset.test.y), predictions["test"].numpy()
     return FitResult(
         best_val_auc=best["auc"], best_val_logloss=best["logloss"],
         test_auc=test["auc"], test_logloss=test["logloss"],
@@ -146,6 +156,10 @@ def fit(
         train_seconds=time.perf_counter() - start,
         samples_per_second=samples / step_seconds if step_seconds else 0.0,
         history=history,
+        predictions=predictions,
+        test_calibration={"ece": expected_calibration_error(test_y, test_prob),
+                          "calibration_ratio": calibration_ratio(test_y, test_prob)},
+        time_to_quality=time_to_quality(history),
     )
 
 

@@ -1,1 +1,2 @@
-"""The experiment harness: TOML configs, run records, the sweep over them and the command line."""
+"""The experiment harness: TOML configs, run records and the predictions beside them, the sweep over them,
+equal-budget tuning and the command line."""

@@ -21,6 +21,7 @@ from ..reports.leaderboard import write_leaderboard
 from ..reports.study import write_study
 from .config import DEFAULT_CONFIG, STUDY_CONFIG, ConfigError, load_config
 from .sweep import run_experiment
+from .tune import TUNE_CONFIG, load_tune_config, tune
 
 QUICK_ROWS = 20_000
 QUICK_EPOCHS = 2
@@ -48,6 +49,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--study", action="store_true",
                    help="reproduce the reference study: the default config's families plus "
                         "benchmarks/configs/study.toml (DCN-Mix grid, ablation); writes <out>/study.md too")
+    p.add_argument("--tune", action="store_true",
+                   help="equal-budget tuning: the config's entries (or --models) as usual, then for every family of "
+                        "--tune-config (or those named in --models) --trials trials of a seeded TPE search chosen on "
+                        "validation AUC, each a record, and each winner rerun with the seeds; adds the tuned table")
+    p.add_argument("--trials", type=int, metavar="N",
+                   help="trials per family for --tune (default: the tune config's; about 30 minutes on synthetic "
+                        "here, see README)")
+    p.add_argument("--tune-config", metavar="PATH", default=str(TUNE_CONFIG),
+                   help="search spaces for --tune (TOML; format in benchmarks/harness/tune.py)")
     p.add_argument("--leaderboard", action="store_true",
                    help="only regenerate the leaderboard and plots from existing records (no training)")
     p.add_argument("--force", action="store_true", help="rerun even where a finished record exists")
@@ -66,8 +76,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--progress", action="store_true",
                    help="show progress bars even when stderr is not a terminal")
     args = p.parse_args(argv)
-    if not (args.all or args.models or args.leaderboard or args.study):
-        p.error("say what to run: --all, --models A,B, --study or --leaderboard")
+    if not (args.all or args.models or args.leaderboard or args.study or args.tune):
+        p.error("say what to run: --all, --models A,B, --study, --tune or --leaderboard")
+    if args.trials is not None and (args.trials < 1 or not args.tune):
+        p.error(f"--trials takes a count >= 1 and goes with --tune, got {args.trials}"
+                + ("" if args.tune else " without --tune"))
     if args.threads < 1:
         p.error(f"--threads must be >= 1, got {args.threads}")
     return args
@@ -113,6 +126,8 @@ def main(argv=None) -> int:
     try:
         experiment = build_experiment(args)
         experiments = [experiment] + ([build_experiment(args, STUDY_CONFIG)] if args.study else [])
+        tune_config = load_tune_config(experiment, args.tune_config) if args.tune else None
+        wanted = None
         if args.models:
             separator = ";" if ";" in args.models else ","
             wanted = [m.strip() for m in args.models.split(separator) if m.strip()]
@@ -136,6 +151,12 @@ def main(argv=None) -> int:
             say(f"ran {summary.ran}, reused {summary.reused}, failed {summary.failed}")
             for line in summary.errors:
                 print(f"FAILED {line}", file=sys.stderr)
+        if tune_config:
+            tick = time.perf_counter()
+            manifest = tune(experiment, tune_config, out, trials=args.trials, families=wanted, say=say,
+                            threads=args.threads, force=args.force, levers=levers,
+                            progress=not args.quiet and (args.progress or sys.stderr.isatty()))
+            say(f"tuned in {time.perf_counter() - tick:.0f} s -> {manifest}")
     path = write_leaderboard(out, experiment)
     if args.study:
         say(f"wrote {write_study(out, experiment, build_experiment(args, STUDY_CONFIG))}")

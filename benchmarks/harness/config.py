@@ -150,14 +150,19 @@ class Experiment:
         return sorted({e.label for e in self.entries} | {e.model for e in self.entries})
 
 
-def load_config(path: str | Path = DEFAULT_CONFIG) -> Experiment:
-    path = Path(path)
+def read_toml(path: Path, what: str = "config file") -> dict:
+    """The TOML table in ``path``; a ConfigError naming ``what`` and the file when absent or malformed."""
     if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist")
+        raise ConfigError(f"{what} {str(path)!r} does not exist")
     try:
-        raw = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
+
+
+def load_config(path: str | Path = DEFAULT_CONFIG) -> Experiment:
+    path = Path(path)
+    raw = read_toml(path)
     if "extends" in raw:
         base = load_config(path.parent / raw.pop("extends"))
         inherited = {"dataset": {"name": base.dataset, "options": base.dataset_options},

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from data.atomic import write_text_atomically
 
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2  # 2: predictions beside the record, calibration and time to quality in its metrics
 
 
 def record_key(*, dataset: str, dataset_options: dict, model: str, hparams: dict, train: dict,

@@ -1,7 +1,8 @@
 """Run an Experiment: every (model entry, seed) once, each as an atomically written record.
 
 Finished records are reused, so an interrupted sweep resumes where it stopped; a run that
-raises is recorded as failed with its error and the sweep goes on. The measurements a config
+raises is recorded as failed with its error and the sweep goes on. Each finished run's validation and
+test predictions are written beside its record (:mod:`benchmarks.harness.predictions`). The measurements a config
 turns on (``[measure]``) are run after training and stored under their name in the record
 (``None`` where the model has nothing to measure); a record lacking one is rerun.
 """
@@ -25,6 +26,7 @@ from ..engine.latency import measure_latency
 from ..engine.metrics import evaluate
 from ..engine.runtime import LATENCY_LEVERS, LEVERS
 from .config import Experiment, ModelEntry
+from .predictions import write_predictions
 from .records import dataset_variant, read_record, record_path, write_record
 
 
@@ -46,9 +48,10 @@ def dataset_summary(dataset: data.Dataset, name: str, options: dict) -> dict:
 
 
 def run_one(entry: ModelEntry, seed: int, dataset: data.Dataset, summary: dict, experiment: Experiment,
-            key: dict, progress: bool) -> dict:
+            key: dict, progress: bool) -> tuple[dict, dict]:
     """Train and time one (entry, seed), then run the config's measurements; the speed levers in ``key``
-    go to ``fit`` and the latency probe."""
+    go to ``fit`` and the latency probe. Returns the record and ``{split: (labels, probabilities)}``
+    of the restored weights (empty when the run failed)."""
     levers = key["levers"]
     record = {"label": entry.label, "key": key, "dataset": summary, "environment": environment(key["threads"])}
     try:
@@ -64,11 +67,16 @@ def run_one(entry: ModelEntry, seed: int, dataset: data.Dataset, summary: dict, 
             measured["spectrum"] = None if init_cross is None else spectrum.analyze(model, init_cross, dataset)
     except Exception as e:  # recorded, reported on the leaderboard; the sweep goes on
         return record | {"status": "failed", "error": f"{type(e).__name__}: {e}",
-                         "traceback": traceback.format_exc(limit=-4)}
+                         "traceback": traceback.format_exc(limit=-4)}, {}
+    predictions = {s: (getattr(dataset, s).y.numpy(), p.numpy()) for s, p in result.predictions.items()}
     return record | {
         "status": "ok",
         "metrics": {"val_auc": result.best_val_auc, "val_logloss": result.best_val_logloss,
-                    "test_auc": result.test_auc, "test_logloss": result.test_logloss},
+                    "test_auc": result.test_auc, "test_logloss": result.test_logloss,
+                    "test_ece": result.test_calibration["ece"],
+                    "test_calibration_ratio": result.test_calibration["calibration_ratio"],
+                    "quality_seconds": result.time_to_quality["seconds"],
+                    "quality_epochs": result.time_to_quality["epochs"]},
         "params": models.count_parameters(model),
         "latency": latency,
         "train_samples_per_second": result.samples_per_second,
@@ -79,7 +87,7 @@ def run_one(entry: ModelEntry, seed: int, dataset: data.Dataset, summary: dict, 
         "stopped_early": result.stopped_early,
         "history": result.history,
         **measured,
-    }
+    }, predictions
 
 
 def run_experiment(experiment: Experiment, out_dir: Path, *, threads: int, force: bool = False,
@@ -112,7 +120,8 @@ def run_experiment(experiment: Experiment, out_dir: Path, *, threads: int, force
     bar = tqdm(todo, desc=f"{experiment.dataset} runs", disable=not progress, unit="run")
     for entry, seed, key, path in bar:
         bar.set_postfix_str(f"{entry.label}, seed {seed}")
-        record = run_one(entry, seed, dataset, ds_summary, experiment, key, progress)
+        record, predictions = run_one(entry, seed, dataset, ds_summary, experiment, key, progress)
+        write_predictions(path, predictions)  # first: a record on disk has its predictions (up to the size limit)
         write_record(path, record)
         summary.ran += 1
         if record["status"] != "ok":

@@ -79,6 +79,9 @@ def summarize(label: str, runs: list[dict]) -> dict:
         "samples_per_second": float(np.median([r["train_samples_per_second"] for r in ok])),
         "best_epoch": float(np.mean([r["best_epoch"] for r in ok])),
     })
+    for name in ("test_ece", "test_calibration_ratio", "quality_seconds", "quality_epochs"):
+        if name in metric:  # recorded from record format 2 on
+            row[name] = float(np.mean(metric[name]))
     return row
 
 
@@ -114,7 +117,8 @@ def pm(ms: tuple[float, float], digits: int = 4) -> str:
     return f"{ms[0]:.{digits}f} ± {ms[1]:.{digits}f}"
 
 
-def header(variant: str, runs: list[dict], alpha: float) -> list[str]:
+def header(variant: str, runs: list[dict], notes: list[str]) -> list[str]:
+    """The data set and run-environment bullets of a report section, then ``notes`` (bullets explaining its tables)."""
     ds = runs[0]["dataset"]
     info = ds["info"]
     env = runs[0]["environment"]
@@ -141,10 +145,7 @@ def header(variant: str, runs: list[dict], alpha: float) -> list[str]:
         f"- **Seeds**: {', '.join(map(str, seeds))}; **CPU**: {env['cpu']}, {'/'.join(map(str, threads))} "
         f"thread(s); **torch** {env['torch']}; **commit** {', '.join(commits)}; **generated** {created[:10]}; "
         f"**speed levers**: {'; '.join(levers)}.",
-        f"- AUC and logloss are mean ± standard deviation over seeds, on the restored best-validation weights. "
-        f"≈ marks rows whose test AUC is not significantly below the best row's (one-sided Welch t-test "
-        f"over seeds, α = {alpha}); n/a where a row has a single seed. Latency: median forward time in "
-        f"inference mode; train samples/s: training steps of `fit`, evaluation excluded.",
+        *notes,
         "",
     ]
     return lines

@@ -1,4 +1,5 @@
-"""The leaderboard: a pure function of the run records (markdown via tabulate, plots via matplotlib)."""
+"""The leaderboard: a pure function of the run records and the predictions stored beside them (markdown via
+tabulate, plots via matplotlib): per data set the default table, its plots and, where tuned, the tuned table."""
 
 from __future__ import annotations
 
@@ -9,17 +10,31 @@ from tabulate import tabulate
 
 from data.atomic import write_text_atomically
 
+from ..engine import quality
 from ..harness.config import Experiment
 from ..harness.records import load_records
 from .common import ALPHA, header, mark_ties, plt, pm, select_runs, summarize
+from .quality_plots import learning_curve_plot, reliability_plot
+from .significance import interval_text, paired_marks, row_interval, row_predictions
+from .tuned import tuned_section
+
+MARKS = {True: "≈", False: "", None: "n/a"}
+
+
+def _quality(r: dict) -> list[str]:
+    """ECE, calibration ratio and time to quality cells (blank for records older than format 2)."""
+    if "test_ece" not in r:
+        return ["", "", ""]
+    return [f"{r['test_ece']:.4f}", f"{r['test_calibration_ratio']:.3f}",
+            f"{r['quality_seconds']:.1f} s / {r['quality_epochs']:.1f}"]
 
 
 def table(rows: list[dict], oracle: dict | None, batch_sizes: list[str]) -> str:
-    headers = ["model", "val AUC", "test AUC", "test logloss"]
+    headers = ["model", "seeds", "test AUC [95% CI]", "≈ best", "val AUC", "test logloss"]
     if oracle:
         headers.append("gap to oracle")
-    headers += ["params"] + [f"ms @ batch {b}" for b in batch_sizes]
-    headers += ["train samples/s", "epochs to best", "≈ best"]
+    headers += ["ECE", "mean pred / rate", "time to quality (s / epochs)", "params"]
+    headers += [f"ms @ batch {b}" for b in batch_sizes] + ["train samples/s", "epochs to best"]
     body = []
     for r in sorted(rows, key=lambda r: -r["test_auc"][0] if "test_auc" in r else np.inf):
         if "test_auc" not in r:
@@ -27,18 +42,61 @@ def table(rows: list[dict], oracle: dict | None, batch_sizes: list[str]) -> str:
                         + [""] * (len(headers) - 2))
             continue
         label = r["label"] + (f" ({r['failed']}/{r['seeds']} seeds failed)" if r["failed"] else "")
-        cells = [label, pm(r["val_auc"]), pm(r["test_auc"]), pm(r["test_logloss"])]
+        cells = [label, str(r["ok"]), interval_text(r["interval"]), MARKS[r.get("tie")], pm(r["val_auc"]),
+                 pm(r["test_logloss"])]
         if oracle:
             cells.append(f"{r['test_auc'][0] - oracle['test']['auc']:+.4f}")
-        cells += [f"{r['params']:,}"] + [f"{r['latency'][b]:.3f}" if b in r["latency"] else "" for b in batch_sizes]
-        cells += [f"{r['samples_per_second']:,.0f}", f"{r['best_epoch']:.1f}",
-                  {True: "≈", False: "", None: "n/a"}[r.get("tie")]]
+        cells += _quality(r) + [f"{r['params']:,}"]
+        cells += [f"{r['latency'][b]:.3f}" if b in r["latency"] else "" for b in batch_sizes]
+        cells += [f"{r['samples_per_second']:,.0f}", f"{r['best_epoch']:.1f}"]
         body.append(cells)
     if oracle:
-        row = ["oracle (true probabilities)", f"{oracle['val']['auc']:.4f}", f"{oracle['test']['auc']:.4f}",
+        row = ["oracle (true probabilities)", "", f"{oracle['test']['auc']:.4f}", "", f"{oracle['val']['auc']:.4f}",
                f"{oracle['test']['logloss']:.4f}", "0"]
         body.append(row + [""] * (len(headers) - len(row)))
     return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def mark_rows(rows: list[dict], predictions: dict[str, tuple | None], alpha: float) -> str:
+    """Set each row's ``interval`` and ``tie`` (≈ best); returns how the marks were made.
+
+    Paired DeLong tests with Holm's correction when every scored row has its test predictions, else
+    (older records, splits above the size limit) the seed-only Welch test for all rows.
+    """
+    scored = [r for r in rows if "test_auc" in r]
+    for r in scored:
+        r["interval"] = row_interval(r["runs"], predictions[r["label"]], "test")
+    if scored and all(predictions[r["label"]] is not None for r in scored):
+        marks = paired_marks({r["label"]: predictions[r["label"]] for r in scored}, alpha)
+        for r in scored:
+            r["tie"] = marks[r["label"]]["close"]
+        return "paired"
+    mark_ties(rows, alpha)
+    return "welch"
+
+
+def notes(basis: str, alpha: float) -> list[str]:
+    """The bullets explaining the table; the first two sentences explain ≈ best."""
+    if basis == "paired":
+        marks = (f"≈ best marks rows whose test AUC is not significantly below the best row's: each row is compared "
+                 f"with the best on the same test rows by DeLong's paired test over all seeds of both, which counts "
+                 f"seed noise and test-set noise. The p-values are Holm-corrected over the rows (α = {alpha}), so "
+                 f"a row loses its mark only on evidence that holds for the whole table.")
+    else:
+        marks = (f"≈ best marks rows whose test AUC is not significantly below the best row's by a one-sided Welch "
+                 f"t-test over seeds (α = {alpha}), which sees seed noise only: some rows lack stored predictions "
+                 f"for the paired test. n/a where a row has a single seed.")
+    return [
+        "- Test AUC: mean over seeds with a 95% interval that adds the test set's sampling error (DeLong) to the "
+        "seed noise; `*`: seed-only interval (predictions not stored). " + marks,
+        f"- ECE: expected calibration error on test over {quality.DEFAULT_BINS} equal-mass bins; mean pred / rate: "
+        "mean predicted click probability over the observed click rate (1 = calibrated on average); time to "
+        f"quality: training seconds (evaluation excluded) and epochs until validation AUC is within "
+        f"{quality.QUALITY_TOLERANCE} of the run's best. Means over seeds.",
+        "- Val AUC and logloss: mean ± standard deviation over seeds, on the restored best-validation weights. "
+        "Latency: median forward time in inference mode; train samples/s: training steps of `fit`, evaluation "
+        "excluded.",
+    ]
 
 
 def plot(rows: list[dict], out_dir: Path, variant: str, batch: str) -> list[str]:
@@ -74,15 +132,27 @@ def render(records: list[dict], experiment: Experiment, out_dir: Path, alpha: fl
              "regenerate with `python -m benchmarks.run --leaderboard`.", ""]
     for variant, labels in select_runs(records, experiment).items():
         runs = [r for rs in labels.values() for r in rs]
-        rows = [summarize(label, rs) for label, rs in labels.items()]
-        mark_ties(rows, alpha)
+        rows = [summarize(label, rs) | {"runs": rs} for label, rs in labels.items()]
+        predictions = {label: row_predictions(out_dir, rs, "test") for label, rs in labels.items()}
+        basis = mark_rows(rows, predictions, alpha)
         oracle = next((r["dataset"]["oracle"] for r in runs if r["dataset"].get("oracle")), None)
         batch_sizes = sorted({b for r in runs if r["status"] == "ok" for b in r["latency"]}, key=int)
-        lines += header(variant, runs, alpha)
+        lines += header(variant, runs, notes(basis, alpha))
         lines += [table(rows, oracle, batch_sizes), ""]
-        if any("test_auc" in r for r in rows) and batch_sizes:
-            names = plot(rows, out_dir, variant, batch_sizes[-1])
+        names = plot(rows, out_dir, variant, batch_sizes[-1]) if any("test_auc" in r for r in rows) and batch_sizes \
+            else []
+        stored = {label: p for label, p in predictions.items() if p is not None}
+        if stored:
+            names.append(reliability_plot(stored, out_dir, variant))
+        curves = {label: ok[0]["history"] for label, rs in labels.items()
+                  if (ok := [r for r in rs if r["status"] == "ok"]) and ok[0].get("history")
+                  and "train_seconds" in ok[0]["history"][0]}
+        if curves:
+            names.append(learning_curve_plot(curves, out_dir, variant))
+        if names:
             lines += [" ".join(f"![{n}]({n})" for n in names), ""]
+        target = experiment.retarget(runs[0]["dataset"]["name"], runs[0]["dataset"]["options"])
+        lines += tuned_section(records, target, out_dir, variant, labels)
     return "\n".join(lines)
 
 

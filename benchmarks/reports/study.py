@@ -20,7 +20,10 @@ from data.atomic import write_text_atomically
 from ..engine.spectrum import min_max
 from ..harness.config import Experiment, ModelEntry
 from ..harness.records import canonical, load_records
-from .common import ALPHA, header, mean_std, plt, pm, select_runs, summarize, welch_p
+from .common import ALPHA, header, mark_ties, mean_std, plt, pm, select_runs, summarize, welch_p
+from .leaderboard import MARKS
+from .significance import interval_text, paired_marks, row_interval, row_predictions
+from .stats import compare_mean_aucs
 
 
 def _study_figures(entry: ModelEntry):
@@ -190,41 +193,84 @@ def ablation_section(entries, form_entries, runs, reference: tuple[str, list[dic
     return lines + [f"![ablation]({name})", ""]
 
 
-def _compare(a: list[dict], b: list[dict], alpha: float) -> str:
-    """'higher/lower by d (p = ..., significant / within seed noise)' for mean val AUC of a vs b."""
+def _compare(a: list[dict], b: list[dict], alpha: float, out_dir: Path) -> tuple[str, int, int | None]:
+    """'higher/lower by d (Welch p = ..., ...; paired DeLong p = ..., ...)' for mean val AUC of a vs b, both
+    tests two-sided, the paired one (seed and validation-set noise) where both have stored val predictions;
+    and whether each test found the difference significant (0/1; None: no paired test)."""
     va, vb = _metric(a, "val_auc"), _metric(b, "val_auc")
     diff = float(np.mean(va) - np.mean(vb))
     p = welch_p(va, vb)
-    verdict = "n/a with one seed" if p is None else (
-        f"p = {p:.3f}, {'significant' if p < alpha else 'within seed noise'} at α = {alpha}")
-    return f"{'higher' if diff > 0 else 'lower'} by {abs(diff):.4f} ({verdict})"
+    welch = p is not None and p < alpha
+    verdict = "Welch n/a with one seed" if p is None else (
+        f"Welch p = {p:.3f}, {'significant' if welch else 'within seed noise'}")
+    pa, pb = row_predictions(out_dir, a, "val"), row_predictions(out_dir, b, "val")
+    paired = None
+    if pa is not None and pb is not None:
+        p = compare_mean_aucs(pa[0], pa[1], pb[1], "two-sided")["p"]
+        paired = p < alpha
+        verdict += f"; paired DeLong p = {p:.3f}, {'significant' if paired else 'within seed and validation noise'}"
+    text = f"{'higher' if diff > 0 else 'lower'} by {abs(diff):.4f} ({verdict}; α = {alpha})"
+    return text, int(welch), None if paired is None else int(paired)
 
 
-def conclusions(grid_entries, comparison_entries, study_runs, comp_runs, alpha: float) -> list[str]:
+def marks_section(entries, runs, out_dir: Path, alpha: float) -> list[str]:
+    """The leaderboard's ≈ best marks (paired DeLong + Holm) beside the seed-only Welch marks, and how many
+    rows change; empty unless every row has stored test predictions."""
+    labels = {e.label: runs[e.label] for e in entries if e.label in runs}
+    rows = [summarize(label, rs) for label, rs in labels.items()]
+    scored = [r for r in rows if "test_auc" in r]
+    predictions = {r["label"]: row_predictions(out_dir, labels[r["label"]], "test") for r in scored}
+    if not scored or any(p is None for p in predictions.values()):
+        return []
+    mark_ties(scored, alpha)
+    paired = paired_marks(predictions, alpha)
+    body, changed, comparable = [], 0, 0
+    for r in sorted(scored, key=lambda r: -r["test_auc"][0]):
+        close = paired[r["label"]]["close"]
+        comparable += r["tie"] is not None
+        changed += r["tie"] is not None and r["tie"] != close
+        body.append([r["label"], pm(r["test_auc"]),
+                     interval_text(row_interval(labels[r["label"]], predictions[r["label"]], "test")),
+                     MARKS[r["tie"]], MARKS[close], f"{paired[r['label']]['p_holm']:.3f}"])
+    headers = ["model", "test AUC (mean ± std over seeds)", "test AUC [95% CI, seeds + test set]",
+               "≈ best, Welch (seeds only)", "≈ best, paired DeLong + Holm", "Holm-adjusted p"]
+    return ["### Which rows are close to the best: seed noise only vs seed and test-set noise", "",
+            f"Welch: one-sided t-test of a row's seeds against the best row's (the leaderboard's mark until "
+            f"issue #13). Paired: DeLong's test on the same test rows over all seeds of both rows, Holm-corrected "
+            f"over the rows (the leaderboard's mark now). α = {alpha}. **{changed} of {comparable} rows change "
+            f"their mark.**", "",
+            tabulate(body, headers=headers, tablefmt="github", disable_numparse=True), ""]
+
+
+def conclusions(grid_entries, comparison_entries, study_runs, comp_runs, alpha: float, out_dir: Path) -> list[str]:
     lines = ["### Against the study's conclusions", ""]
     pairs = {}
     for e in grid_entries:
         pairs.setdefault(e.hparams["num_layers"], {})[e.hparams["combine"]] = study_runs.get(e.label)
-    depth_lines, wins, significant = [], 0, 0
+    depth_lines, wins, welch, paired = [], 0, 0, []
     for depth, by in sorted(pairs.items()):
         if not (by.get("parallel") and by.get("stacked") and _ok(by["parallel"]) and _ok(by["stacked"])):
             continue
-        text = _compare(by["parallel"], by["stacked"], alpha)
+        text, by_welch, by_paired = _compare(by["parallel"], by["stacked"], alpha, out_dir)
         wins += text.startswith("higher")
-        significant += "significant" in text and "within" not in text
+        welch += by_welch
+        paired.append(by_paired)
         depth_lines.append(f"  - {depth} layer(s): parallel {text}.")
     if depth_lines:
         lines += [f"- **Parallel vs stacked.** The study found parallel above stacked at 3 of 4 depths (by at most "
-                  f"0.0024). Here parallel is higher at {wins} of {len(depth_lines)} depths, significantly so at "
-                  f"{significant}:", *depth_lines]
+                  f"0.0024). Here parallel is higher at {wins} of {len(depth_lines)} depths; the difference is "
+                  f"significant at {welch} by Welch's test (seed noise only)"
+                  + ("" if None in paired else f" and at {sum(paired)} by the paired DeLong test (seed and "
+                     "validation-set noise)") + ":", *depth_lines]
     by_label = {e.label: comp_runs.get(e.label) for e in comparison_entries}
     mix, v2 = by_label.get("DCN-Mix parallel, 1 layer"), by_label.get("DCN-V2 parallel, 3 layers")
     if mix and v2 and _ok(mix) and _ok(v2):
         m, v = summarize("DCN-Mix", mix), summarize("DCN-V2", v2)
         lat = max(m["latency"], key=int)
+        text = _compare(mix, v2, alpha, out_dir)[0]
         lines.append(
             f"- **DCN-Mix vs DCN-V2.** The study: DCN-Mix parallel-1 0.0003 below DCN-V2 parallel-3 in validation "
-            f"AUC with 49.5% of its parameters. Here DCN-Mix parallel-1 is {_compare(mix, v2, alpha)}, with "
+            f"AUC with 49.5% of its parameters. Here DCN-Mix parallel-1 is {text}, with "
             f"{m['params'] / v['params']:.1%} of the parameters and {m['latency'][lat]:.2f} ms vs "
             f"{v['latency'][lat]:.2f} ms per batch of {lat} (median over seeds).")
     spectral = [r for r in _ok(v2 or []) if r.get("spectrum")]
@@ -258,17 +304,20 @@ def render_study(records: list[dict], comparison: Experiment, study: Experiment,
             continue
         comp_runs = comp_all.get(variant, {})
         every = [r for rs in list(study_runs.values()) + list(comp_runs.values()) for r in rs]
-        lines += header(variant, every, alpha)
+        lines += header(variant, every, [
+            "- AUC and logloss are mean ± standard deviation over seeds, on the restored best-validation weights. "
+            "Latency: median forward time in inference mode."])
         target = study.retarget(every[0]["dataset"]["name"], every[0]["dataset"]["options"])
         lines += grid_section(target.group("grid"), study_runs)
         lines += comparison_section(comparison.entries, comp_runs)
+        lines += marks_section(comparison.entries, comp_runs, out_dir, alpha)
         for e in comparison.entries:
             lines += spectrum_section(e.label, comp_runs.get(e.label, []), out_dir, variant)
         reference = next(((e.label, comp_runs[e.label]) for e in comparison.entries
                           if e.model == "dcn_v2" and e.label in comp_runs), None)
         lines += ablation_section(target.group("ablation"), target.group("form"), study_runs, reference,
                                   out_dir, variant)
-        lines += conclusions(target.group("grid"), comparison.entries, study_runs, comp_runs, alpha)
+        lines += conclusions(target.group("grid"), comparison.entries, study_runs, comp_runs, alpha, out_dir)
     if partial:
         lines += [f"Not run here (only the leaderboard's records): {', '.join(partial)}; "
                   "`python -m benchmarks.run --study --dataset NAME` adds a section.", ""]
