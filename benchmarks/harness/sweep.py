@@ -4,6 +4,10 @@ Finished records are reused, so an interrupted sweep resumes where it stopped; a
 raises is recorded as failed with its error and the sweep goes on. The measurements a config
 turns on (``[measure]``) are run after training and stored under their name in the record
 (``None`` where the model has nothing to measure); a record lacking one is rerun.
+
+Under ``torchrun`` (a ``placement`` with several ranks) every rank trains, only rank 0 probes
+latency, measures and writes records; a rank that raises ends the job with an error naming it
+(no failed record is written, since the other ranks cannot go on without it).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import data
 import models
 
 from ..engine import spectrum
+from ..engine.distributed import Placement, device_name
 from ..engine.environment import environment
 from ..engine.fit import fit
 from ..engine.latency import measure_latency
@@ -46,23 +51,31 @@ def dataset_summary(dataset: data.Dataset, name: str, options: dict) -> dict:
 
 
 def run_one(entry: ModelEntry, seed: int, dataset: data.Dataset, summary: dict, experiment: Experiment,
-            key: dict, progress: bool) -> dict:
+            key: dict, progress: bool, placement: Placement | None = None) -> dict | None:
     """Train and time one (entry, seed), then run the config's measurements; the speed levers in ``key``
-    go to ``fit`` and the latency probe."""
+    go to ``fit`` and the latency probe. Ranks other than 0 train and return None."""
+    placement = placement or Placement()
     levers = key["levers"]
-    record = {"label": entry.label, "key": key, "dataset": summary, "environment": environment(key["threads"])}
+    record = {"label": entry.label, "key": key, "dataset": summary,
+              "environment": environment(key["threads"]) | _placement_fields(placement)}
     try:
         torch.manual_seed(seed)
-        model = models.build(entry.model, dataset.schema, **entry.hparams)
+        model = models.build(entry.model, dataset.schema, **entry.hparams).to(placement.device)
         init_cross = spectrum.snapshot(model) if "spectrum" in experiment.measure else None
-        result = fit(model, dataset, seed=seed, progress=progress, name=f"{entry.label} seed {seed}",
+        result = fit(model, dataset, seed=seed, progress=progress and placement.rank == 0,
+                     name=f"{entry.label} seed {seed}", placement=placement,
                      **experiment.train_settings(entry), **levers)
+        if placement.rank:
+            return None
         probe = {k: v for k, v in levers.items() if k in LATENCY_LEVERS}
         latency = {str(b): measure_latency(model, dataset.schema, b, **probe) for b in experiment.latency_batch_sizes}
         measured = {}
         if "spectrum" in experiment.measure:
             measured["spectrum"] = None if init_cross is None else spectrum.analyze(model, init_cross, dataset)
     except Exception as e:  # recorded, reported on the leaderboard; the sweep goes on
+        if placement.distributed:
+            raise RuntimeError(f"rank {placement.rank} of {placement.world_size} failed on {entry.label}, "
+                               f"seed {seed}: {type(e).__name__}: {e}") from e
         return record | {"status": "failed", "error": f"{type(e).__name__}: {e}",
                          "traceback": traceback.format_exc(limit=-4)}
     return record | {
@@ -82,12 +95,22 @@ def run_one(entry: ModelEntry, seed: int, dataset: data.Dataset, summary: dict, 
     }
 
 
+def _placement_fields(placement: Placement) -> dict:
+    """What a record's environment says about where it trained: nothing extra for one CPU process."""
+    if not placement.distributed and placement.device.type == "cpu":
+        return {}
+    return {"device": device_name(placement.device), "world_size": placement.world_size}
+
+
 def run_experiment(experiment: Experiment, out_dir: Path, *, threads: int, force: bool = False,
-                   progress: bool = False, levers: dict | None = None) -> SweepSummary:
+                   progress: bool = False, levers: dict | None = None,
+                   placement: Placement | None = None) -> SweepSummary:
     """Make sure a record exists for every (entry, seed) of ``experiment`` under ``out_dir``.
 
     ``levers``: speed options of ``fit`` (see ``LEVERS``); every one is recorded in the key.
+    ``placement``: device and data-parallel rank (default: one CPU process); in the key where not the default.
     """
+    placement = placement or Placement()
     unknown = sorted(set(levers or {}) - set(LEVERS))
     if unknown:
         raise ValueError(f"unknown speed lever(s) {unknown}; accepted: {sorted(LEVERS)}")
@@ -97,7 +120,7 @@ def run_experiment(experiment: Experiment, out_dir: Path, *, threads: int, force
     summary = SweepSummary()
     for entry in experiment.entries:
         for seed in experiment.seeds:
-            key = experiment.key(entry, seed, threads, levers)
+            key = experiment.key(entry, seed, threads, levers, placement.device.type, placement.world_size)
             path = record_path(out_dir, key)
             existing = read_record(path)
             if (existing is not None and existing["status"] == "ok" and experiment.measure <= existing.keys()
@@ -112,7 +135,9 @@ def run_experiment(experiment: Experiment, out_dir: Path, *, threads: int, force
     bar = tqdm(todo, desc=f"{experiment.dataset} runs", disable=not progress, unit="run")
     for entry, seed, key, path in bar:
         bar.set_postfix_str(f"{entry.label}, seed {seed}")
-        record = run_one(entry, seed, dataset, ds_summary, experiment, key, progress)
+        record = run_one(entry, seed, dataset, ds_summary, experiment, key, progress, placement)
+        if record is None:  # not rank 0
+            continue
         write_record(path, record)
         summary.ran += 1
         if record["status"] != "ok":
