@@ -12,14 +12,10 @@ import torch.multiprocessing as mp
 
 import data
 import models
+from benchmarks import gpu_check
 from benchmarks.engine.distributed import Placement, from_environment, resolve_device
-from benchmarks.engine.fit import fit, predict
 from benchmarks.engine.metrics import evaluate
 from benchmarks.harness.records import key_hash, record_key
-
-ROWS = 6_000  # train split 4,200 rows: batches of 256 leave an odd last batch of 104 rows over 2 ranks
-HPARAMS = {"hidden_units": (32, 16), "dropout": 0.0, "batch_norm": False}  # per-rank dropout/BN would differ
-TRAIN = {"batch_size": 256, "max_epochs": 2, "lr": 3e-3, "eval_every": 10}
 
 
 def _join(rank: int, world_size: int, store: Path) -> Placement:
@@ -29,54 +25,36 @@ def _join(rank: int, world_size: int, store: Path) -> Placement:
     return from_environment("cpu")
 
 
-def _train(rank: int, world_size: int, tmp: Path) -> None:
-    placement = _join(rank, world_size, tmp / "store")
-    dataset = data.load("synthetic", rows=ROWS)
-    torch.manual_seed(0)
-    model = models.build("dcn_v2", dataset.schema, **HPARAMS)
-    result = fit(model, dataset, seed=0, placement=placement, **TRAIN)
-    prob = predict(model, dataset.test, batch_size=700, placement=placement)
-    if rank == 0:
-        torch.save({"state": model.state_dict(), "history": result.history, "prob": prob,
-                    "test_auc": result.test_auc}, tmp / "ranks2.pt")
-    dist.destroy_process_group()
-
-
 @pytest.fixture(scope="module")
-def two_rank_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("ddp")
-    mp.spawn(_train, args=(2, tmp), nprocs=2)
-    return torch.load(tmp / "ranks2.pt")
+def two_rank_run():
+    return gpu_check.run_ranks("cpu", 2)
 
 
 @pytest.fixture(scope="module")
 def one_process_run():
     torch.set_num_threads(1)
-    dataset = data.load("synthetic", rows=ROWS)
-    torch.manual_seed(0)
-    model = models.build("dcn_v2", dataset.schema, **HPARAMS)
-    result = fit(model, dataset, seed=0, **TRAIN)
+    result = gpu_check.train(Placement())
     torch.set_num_threads(2)
-    return model, result, dataset
+    return result
 
 
 def test_two_ranks_train_the_parameters_of_one_process(two_rank_run, one_process_run):
-    model, result, _ = one_process_run
-    assert len(two_rank_run["history"]) == len(result.history) > 2
-    for name, value in model.state_dict().items():
+    assert len(two_rank_run["history"]) == len(one_process_run["history"]) > 2
+    for name, value in one_process_run["state"].items():
         torch.testing.assert_close(two_rank_run["state"][name], value, rtol=1e-4, atol=1e-5, msg=name)
-    changed = [n for n, v in model.state_dict().items() if not torch.equal(v, two_rank_run["state"][n])]
+    changed = [n for n, v in one_process_run["state"].items() if not torch.equal(v, two_rank_run["state"][n])]
     assert changed, "two ranks gave bit-identical parameters: the test would not see a wrong reduction"
 
 
 def test_gathered_predictions_give_the_one_process_auc(two_rank_run, one_process_run):
-    _, result, dataset = one_process_run
-    assert two_rank_run["prob"].shape == (len(dataset.test),)
-    assert two_rank_run["test_auc"] == pytest.approx(result.test_auc, abs=1e-6)
-    for got, want in zip(two_rank_run["history"], result.history):
+    test = data.load("synthetic", rows=gpu_check.EQUIVALENCE["rows"]).test
+    assert two_rank_run["prob"].shape == (len(test),)
+    torch.testing.assert_close(two_rank_run["prob"], one_process_run["prob"], rtol=1e-4, atol=1e-5)
+    assert two_rank_run["test_auc"] == pytest.approx(one_process_run["test_auc"], abs=1e-6)
+    for got, want in zip(two_rank_run["history"], one_process_run["history"], strict=True):
         assert got["val_auc"] == pytest.approx(want["val_auc"], abs=1e-6)
         assert got["train_loss"] == pytest.approx(want["train_loss"], rel=1e-5)
-    assert evaluate(dataset.test.y, two_rank_run["prob"])["auc"] == pytest.approx(result.test_auc, abs=1e-6)
+    assert evaluate(test.y, two_rank_run["prob"])["auc"] == pytest.approx(one_process_run["test_auc"], abs=1e-6)
 
 
 def _sweep_with_failing_rank(rank: int, world_size: int, tmp: Path) -> None:
@@ -129,3 +107,18 @@ def test_placement_rows_cover_the_split_once_in_order():
     for n in (0, 1, 7, 10):
         rows = [list(Placement(world_size=3, rank=r).rows(n)) for r in range(3)]
         assert sum(rows, []) == list(range(n))
+
+
+def test_gpu_check_skips_without_cuda_and_says_why(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert gpu_check.main(["--out", str(tmp_path)]) == 0
+    assert "sees no CUDA device" in capsys.readouterr().err
+    assert "Skipped: torch" in (tmp_path / "gpu_check.md").read_text()
+    assert "sees no CUDA device" in json.loads((tmp_path / "gpu_check.json").read_text())["skipped"]
+
+
+def test_gpu_check_latency_probe_runs_on_the_given_device():
+    rows = gpu_check.latencies(["cpu"], families=("fm", "lr"), batches=(1, 8))
+    assert [(r["model"], r["device"], r["batch"]) for r in rows] == [
+        ("fm", "cpu", 1), ("fm", "cpu", 8), ("lr", "cpu", 1), ("lr", "cpu", 8)]
+    assert all(0 < r["median_ms"] <= r["p90_ms"] for r in rows)

@@ -124,9 +124,8 @@ class Placement:
         padded[: len(values)] = values
         parts = [torch.empty_like(padded) for _ in range(self.world_size)]
         dist.all_gather(parts, padded)
-        sizes = [len(range_) for range_ in (Placement(self.device, r, self.world_size).rows(n)
-                                             for r in range(self.world_size))]
-        return torch.cat([p[:s] for p, s in zip(parts, sizes)]).cpu()
+        sizes = [len(part) for part in torch.arange(n).tensor_split(self.world_size)]
+        return torch.cat([p[:s] for p, s in zip(parts, sizes, strict=True)]).cpu()
 
     def mean(self, values: torch.Tensor) -> torch.Tensor:
         """The mean over ranks of ``values`` (unchanged in one process)."""
@@ -150,9 +149,9 @@ def from_environment(device: str = "cpu") -> Placement:
     (NCCL on CUDA, gloo on CPU) once; otherwise one process on ``device``."""
     world_size = int(os.environ.get("WORLD_SIZE", 1))
     place = resolve_device(device)
+    if place.type == "cuda":
+        torch.cuda.set_device(place)
     if world_size > 1 and not dist.is_initialized():
-        if place.type == "cuda":
-            torch.cuda.set_device(place)
         dist.init_process_group("nccl" if place.type == "cuda" else "gloo")
     rank = dist.get_rank() if world_size > 1 else 0
     return Placement(place, rank, world_size)

@@ -90,7 +90,8 @@ def fit(
     Speed levers: ``fused_adam`` (one fused Adam kernel), ``retain_memory`` (see
     :func:`retain_freed_memory`), ``precision`` (``"bf16"``: bfloat16 autocast for training and
     evaluation). ``placement``: the device and, under ``torchrun``, the rank (see
-    :mod:`benchmarks.engine.distributed`); the default is one CPU process. The loop reads the losses back once per evaluation, not once per step;
+    :mod:`benchmarks.engine.distributed`); the default is one CPU process. The loop reads the losses
+    back once per evaluation, not once per step;
     a non-finite loss is then reported with the step where it first appeared.
     """
     for key, value in {"batch_size": batch_size, "max_epochs": max_epochs, "patience": patience}.items():

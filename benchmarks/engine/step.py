@@ -26,7 +26,8 @@ def train_step(
     loss = BCE(sigmoid(model(x)), y), computed from logits; ``probabilities``: the model returns click
     probabilities (a peer implementation), so plain BCE is used. Outputs ``[B]`` or ``[B, 1]`` are both
     accepted. ``loss_scale``: the loss is ``sum of BCE over the rows * loss_scale`` instead of the mean
-    (a data-parallel rank's share of its global batch, see ``benchmarks.engine.distributed``). The loss is not read back (no ``.item()``), so a caller can batch its read-backs.
+    (a data-parallel rank's share of its global batch, see ``benchmarks.engine.distributed``). The loss is
+    not read back (no ``.item()``), so a caller can batch its read-backs.
     """
     with autocast(precision):
         out = model(x)

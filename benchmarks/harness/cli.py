@@ -63,8 +63,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="leave glibc malloc returning freed memory to the OS (default: keep it, avoiding page "
                         "faults on every large temporary)")
     p.add_argument("--device", choices=DEVICES, default="cpu",
-                   help="where models train and are timed; auto: cuda when torch sees a GPU (default: %(default)s). "
-                        "Data-parallel over N processes: torchrun --standalone --nproc-per-node N -m benchmarks.run ...")
+                   help="where models train and are timed; auto: cuda when torch sees a GPU "
+                        "(default: %(default)s). Data parallel over N processes: "
+                        "torchrun --standalone --nproc-per-node N -m benchmarks.run ...")
     p.add_argument("--out", metavar="DIR", default="results", help="results folder (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--progress", action="store_true",

@@ -60,7 +60,7 @@ def run_one(entry: ModelEntry, seed: int, dataset: data.Dataset, summary: dict, 
               "environment": environment(key["threads"]) | _placement_fields(placement)}
     try:
         torch.manual_seed(seed)
-        model = models.build(entry.model, dataset.schema, **entry.hparams).to(placement.device)
+        model = models.build(entry.model, dataset.schema, **entry.hparams)  # fit puts it on the device
         init_cross = spectrum.snapshot(model) if "spectrum" in experiment.measure else None
         result = fit(model, dataset, seed=seed, progress=progress and placement.rank == 0,
                      name=f"{entry.label} seed {seed}", placement=placement,
@@ -71,7 +71,7 @@ def run_one(entry: ModelEntry, seed: int, dataset: data.Dataset, summary: dict, 
         latency = {str(b): measure_latency(model, dataset.schema, b, **probe) for b in experiment.latency_batch_sizes}
         measured = {}
         if "spectrum" in experiment.measure:
-            measured["spectrum"] = None if init_cross is None else spectrum.analyze(model, init_cross, dataset)
+            measured["spectrum"] = None if init_cross is None else spectrum.analyze(model.cpu(), init_cross, dataset)
     except Exception as e:  # recorded, reported on the leaderboard; the sweep goes on
         if placement.distributed:
             raise RuntimeError(f"rank {placement.rank} of {placement.world_size} failed on {entry.label}, "

@@ -148,7 +148,8 @@ def header(variant: str, runs: list[dict], alpha: float) -> list[str]:
     levers = sorted({", ".join(f"{k}={v}" for k, v in sorted(r["key"]["levers"].items())) or "none" for r in runs})
     lines += [
         f"- **Seeds**: {', '.join(map(str, seeds))}; **CPU**: {env['cpu']}, {'/'.join(map(str, threads))} "
-        f"thread(s); {_placement(runs)}**torch** {env['torch']}; **commit** {', '.join(commits)}; **generated** {created[:10]}; "
+        f"thread(s); {_placement(runs)}**torch** {env['torch']}; **commit** {', '.join(commits)}; "
+        f"**generated** {created[:10]}; "
         f"**speed levers**: {'; '.join(levers)}.",
         f"- AUC and logloss are mean ± standard deviation over seeds, on the restored best-validation weights. "
         f"≈ marks rows whose test AUC is not significantly below the best row's (one-sided Welch t-test "
