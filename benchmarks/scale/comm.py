@@ -137,7 +137,7 @@ def render(rows: list[dict], env: dict, load: str) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.scale.comm", description=__doc__.splitlines()[0])
-    p.add_argument("--rows", default="1000000,10000000", help="embedding table sizes (default: %(default)s)")
+    p.add_argument("--rows", default="100000,1000000,10000000", help="embedding table sizes (default: %(default)s)")
     p.add_argument("--batch", type=int, default=2048, help="global batch (default: %(default)s)")
     p.add_argument("--repeats", type=int, default=5, help="timed steps per figure (default: %(default)s)")
     p.add_argument("--out", default="results", help="folder of the JSON and markdown (default: %(default)s)")
