@@ -122,3 +122,15 @@ def test_gpu_check_latency_probe_runs_on_the_given_device():
     assert [(r["model"], r["device"], r["batch"]) for r in rows] == [
         ("fm", "cpu", 1), ("fm", "cpu", 8), ("lr", "cpu", 1), ("lr", "cpu", 8)]
     assert all(0 < r["median_ms"] <= r["p90_ms"] for r in rows)
+
+
+def test_comm_benchmark_splits_the_table_over_its_fields_and_names_the_takeover_size():
+    from benchmarks.scale import comm
+
+    schema = comm.schema_of(1_000)
+    assert (schema.num_fields, schema.num_features) == (comm.FIELDS, 1_000)
+    rows = [{"rows": 10, "allreduce_ms": 1.0, "sparse_allreduce_ms": 2.0},
+            {"rows": 100, "allreduce_ms": 3.0, "sparse_allreduce_ms": 2.0},
+            {"rows": 1_000, "allreduce_ms": 30.0, "sparse_allreduce_ms": 2.0}]
+    assert comm.takeover(rows).startswith("From 100 rows on")
+    assert comm.takeover(rows[:1]).startswith("At every measured size")

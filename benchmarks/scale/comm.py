@@ -101,6 +101,17 @@ def measure(case: dict) -> dict:
     return row
 
 
+def takeover(rows: list[dict]) -> str:
+    """The smallest measured table whose dense all-reduce costs more than the sparse one, in words."""
+    ranked = sorted((r for r in rows if "allreduce_ms" in r), key=lambda r: r["rows"])
+    over = [r for r in ranked if r["allreduce_ms"] > r["sparse_allreduce_ms"]]
+    if not over:
+        return "At every measured size the dense all-reduce cost no more than the sparse one."
+    return (f"From {over[0]['rows']:,} rows on (of the sizes measured) the dense all-reduce "
+            f"({over[0]['allreduce_ms']:.0f} ms) costs more than the sparse one "
+            f"({over[0]['sparse_allreduce_ms']:.0f} ms); it grows with the table, the sparse one with the batch.")
+
+
 def render(rows: list[dict], env: dict, load: str) -> str:
     """The processes section of results/scale.md."""
     def fmt(r, k, spec):
@@ -121,12 +132,14 @@ def render(rows: list[dict], env: dict, load: str) -> str:
         "",
         table,
         "",
+        f"- {takeover(rows)}",
         "- *step*: one DistributedDataParallel training step; *no-sync step*: the same without the gradient "
         "all-reduce; *all-reduce share* = 1 - no-sync / step; *dense all-reduce*: all gradients as one flat "
         "tensor; *sparse all-reduce*: only the embedding rows the batch touches (what `nn.Embedding(sparse=True)` "
         "produces).",
         "- A dense embedding gradient is all-reduced whole every step (rows x 16 x 4 bytes), whatever the batch "
-        "touches: its cost grows with the table, the compute does not. The way past it: sparse gradients "
+        "touches: its cost grows with the table, as does dense Adam's update of every row (the no-sync step at "
+        "10M rows); the forward and backward passes do not. The way past both: sparse gradients "
         "(`nn.Embedding(sparse=True)` with `torch.optim.SparseAdam` for the tables, Adam for the rest), whose "
         "all-reduce carries the touched rows only, or row-sharded tables (TorchRec's `ShardedEmbeddingBagCollection`: "
         "each rank owns a slice of the rows and exchanges looked-up vectors by all-to-all), for tables larger "
