@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from data import Dataset, Split, batches, num_batches
 
+from .distributed import Placement
 from .metrics import evaluate
 from .quality import calibration_ratio, expected_calibration_error, time_to_quality
 from .runtime import autocast, make_optimizer, retain_freed_memory
@@ -48,14 +49,20 @@ class FitResult:
 
 
 @torch.inference_mode()
-def predict(model: torch.nn.Module, split: Split, batch_size: int = 4096, precision: str = "fp32") -> torch.Tensor:
-    """Click probabilities ``[N]`` of ``split`` in eval mode, in row order."""
+def predict(model: torch.nn.Module, split: Split, batch_size: int = 4096, precision: str = "fp32",
+            placement: Placement | None = None) -> torch.Tensor:
+    """Click probabilities ``[N]`` of ``split`` in eval mode, in row order, on CPU.
+
+    ``placement``: the device ``model`` is on; under several ranks each scores its rows and the
+    predictions of the whole split are gathered.
+    """
+    placement = placement or Placement()
     was_training = model.training
     model.eval()
     with autocast(precision):
-        logits = torch.cat([model(x).float() for x, _ in batches(split, batch_size)])
+        logits = [model(placement.to_device(x, y)[0]).float() for x, y in batches(placement.shard(split), batch_size)]
     model.train(was_training)
-    return torch.sigmoid(logits)
+    return placement.gather(torch.sigmoid(torch.cat(logits)), len(split))
 
 
 def fit(
@@ -75,6 +82,7 @@ def fit(
     fused_adam: bool = True,
     retain_memory: bool = True,
     precision: str = "fp32",
+    placement: Placement | None = None,
 ) -> FitResult:
     """Train ``model`` (index batch ``[B, F]`` -> logits ``[B]``) with Adam and BCE.
 
@@ -89,7 +97,9 @@ def fit(
 
     Speed levers: ``fused_adam`` (one fused Adam kernel), ``retain_memory`` (see
     :func:`retain_freed_memory`), ``precision`` (``"bf16"``: bfloat16 autocast for training and
-    evaluation). The loop reads the losses back once per evaluation, not once per step;
+    evaluation). ``placement``: the device and, under ``torchrun``, the rank (see
+    :mod:`benchmarks.engine.distributed`); the default is one CPU process. The loop reads the losses
+    back once per evaluation, not once per step;
     a non-finite loss is then reported with the step where it first appeared.
     """
     for key, value in {"batch_size": batch_size, "max_epochs": max_epochs, "patience": patience}.items():
@@ -99,11 +109,14 @@ def fit(
         raise ValueError(f"fit: eval_every must be >= 1 step or None (once per epoch), got {eval_every}")
     autocast(precision)  # validates it before any work
     name = name or type(model).__name__
+    placement = placement or Placement()
+    net = placement.wrap(model)
+    model = getattr(net, "module", net)  # the parameters DDP trains, for evaluation and state
     if retain_memory:
         retain_freed_memory()
     torch.manual_seed(seed)
     shuffle = torch.Generator().manual_seed(seed)
-    optimizer = make_optimizer(model, lr, weight_decay, fused_adam)
+    optimizer = make_optimizer(net, lr, weight_decay, fused_adam)
     steps_per_epoch = num_batches(dataset.train, batch_size)
     eval_every = eval_every or steps_per_epoch
 
@@ -113,25 +126,25 @@ def fit(
     losses: list[torch.Tensor] = []  # since the last evaluation
     start = time.perf_counter()
     bar = tqdm(total=max_epochs * steps_per_epoch, desc=name, disable=not progress, leave=False, unit="step")
-    model.train()
+    net.train()
     epoch = 0
     while epoch < max_epochs and not stopped_early:
         epoch += 1
         tick = time.perf_counter()
-        for x, y in batches(dataset.train, batch_size, shuffle=True, generator=shuffle):
-            losses.append(train_step(model, optimizer, x, y, precision))
+        for x, y, rows in placement.train_batches(dataset.train, batch_size, shuffle):
+            losses.append(train_step(net, optimizer, x, y, precision, loss_scale=placement.loss_scale(rows)))
             step += 1
-            samples += len(y)
+            samples += rows
             if step % eval_every and step % steps_per_epoch:
                 continue
             step_seconds += time.perf_counter() - tick
-            train_loss = _mean_finite_loss(losses, step, steps_per_epoch, name)
+            train_loss = _mean_finite_loss(placement.mean(torch.stack(losses)), step, steps_per_epoch, name)
             losses = []
-            val = evaluate(dataset.val.y, predict(model, dataset.val, eval_batch_size, precision), "val")
+            val = evaluate(dataset.val.y, predict(model, dataset.val, eval_batch_size, precision, placement), "val")
             history.append({"step": step, "epoch": round(step / steps_per_epoch, 3),
                             "train_seconds": step_seconds, "train_loss": train_loss, "val_auc": val["auc"],
                             "val_logloss": val["logloss"]})
-            if val["auc"] > best["auc"]:
+            if placement.decide(val["auc"] > best["auc"]):
                 state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 best.update(auc=val["auc"], logloss=val["logloss"], step=step, state=state)
                 stale = 0
@@ -145,7 +158,7 @@ def fit(
             tick = time.perf_counter()
     bar.close()
     model.load_state_dict(best["state"])
-    predictions = {s: predict(model, getattr(dataset, s), eval_batch_size, precision) for s in ("val", "test")}
+    predictions = {s: predict(model, getattr(dataset, s), eval_batch_size, precision, placement) for s in ("val", "test")}
     test = evaluate(dataset.test.y, predictions["test"], "test")
     test_y, test_prob = np.asarray(dataset.test.y), predictions["test"].numpy()
     return FitResult(
@@ -163,13 +176,12 @@ def fit(
     )
 
 
-def _mean_finite_loss(losses: list[torch.Tensor], step: int, steps_per_epoch: int, name: str) -> float:
-    """Mean of the losses of steps ``step - len(losses) + 1 .. step``; raises at the first non-finite one."""
-    window = torch.stack(losses)
+def _mean_finite_loss(window: torch.Tensor, step: int, steps_per_epoch: int, name: str) -> float:
+    """Mean of the losses ``window`` of steps ``step - len(window) + 1 .. step``; raises at the first non-finite one."""
     finite = torch.isfinite(window)
     if not finite.all():
         first = int((~finite).nonzero()[0, 0])
-        bad_step = step - len(losses) + 1 + first
+        bad_step = step - len(window) + 1 + first
         raise NonFiniteLossError(
             f"{name}: training loss is {window[first].item()} at epoch {(bad_step - 1) // steps_per_epoch + 1}, "
             f"step {bad_step}; lower the learning rate or check the inputs"

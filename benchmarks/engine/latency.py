@@ -8,6 +8,7 @@ import torch
 
 from data import Schema
 
+from .distributed import device_name, synchronize
 from .runtime import autocast, retain_freed_memory
 from .timing import timings_ms
 
@@ -25,16 +26,22 @@ def inference_call(
 ) -> Callable[[], torch.Tensor]:
     """A no-argument call of ``model`` on a fixed random batch, in eval and inference mode.
 
+    The batch is put on the device of ``model``'s parameters; on CUDA the call waits for the device
+    before returning, so a clock read after it measures the forward pass, not its queueing.
+
     Puts ``model`` in eval mode; the harness probe and the pytest-benchmark checks time this.
     ``precision="bf16"`` runs it under bfloat16 autocast (see ``benchmarks.engine.runtime.autocast``).
     """
     model.eval()
-    x = random_batch(schema, batch_size)
+    device = next(model.parameters()).device
+    x = random_batch(schema, batch_size).to(device)
     autocast(precision)  # validates it now rather than at the first call
 
     def call():
         with torch.inference_mode(), autocast(precision):
-            return model(x)
+            out = model(x)
+        synchronize(device)
+        return out
 
     return call
 
@@ -67,4 +74,5 @@ def measure_latency(
         "threads": torch.get_num_threads(),
         "repeats": repeats,
         "precision": precision,
+        "device": device_name(next(model.parameters()).device),
     }

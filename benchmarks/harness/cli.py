@@ -16,6 +16,7 @@ import torch
 
 import data
 
+from ..engine.distributed import DEVICES, from_environment
 from ..engine.runtime import PRECISIONS
 from ..reports.leaderboard import write_leaderboard
 from ..reports.study import write_study
@@ -71,6 +72,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-retain-memory", action="store_true",
                    help="leave glibc malloc returning freed memory to the OS (default: keep it, avoiding page "
                         "faults on every large temporary)")
+    p.add_argument("--device", choices=DEVICES, default="cpu",
+                   help="where models train and are timed; auto: cuda when torch sees a GPU "
+                        "(default: %(default)s). Data parallel over N processes: "
+                        "torchrun --standalone --nproc-per-node N -m benchmarks.run ...")
     p.add_argument("--out", metavar="DIR", default="results", help="results folder (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--progress", action="store_true",
@@ -120,7 +125,13 @@ def build_experiment(args, config=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     out = Path(args.out) / "quick" if args.quick else Path(args.out)
-    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    try:
+        placement = from_environment(args.device)
+    except ValueError as e:
+        print(f"error: --device: {e}", file=sys.stderr)
+        return 2
+    quiet = args.quiet or placement.rank > 0  # rank 0 speaks for a data-parallel job
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     start = time.perf_counter()
     failed = 0
     try:
@@ -146,7 +157,8 @@ def main(argv=None) -> int:
             say(f"{to_run.dataset}: {len(to_run.entries)} model(s) x {len(to_run.seeds)} seed(s), "
                 f"{args.threads} thread(s) -> {out}/records")
             summary = run_experiment(to_run, out, threads=args.threads, force=args.force, levers=levers,
-                                     progress=not args.quiet and (args.progress or sys.stderr.isatty()))
+                                     placement=placement,
+                                     progress=not quiet and (args.progress or sys.stderr.isatty()))
             failed += summary.failed
             say(f"ran {summary.ran}, reused {summary.reused}, failed {summary.failed}")
             for line in summary.errors:
@@ -157,6 +169,8 @@ def main(argv=None) -> int:
                             threads=args.threads, force=args.force, levers=levers,
                             progress=not args.quiet and (args.progress or sys.stderr.isatty()))
             say(f"tuned in {time.perf_counter() - tick:.0f} s -> {manifest}")
+    if placement.rank:
+        return 1 if failed else 0
     path = write_leaderboard(out, experiment)
     if args.study:
         say(f"wrote {write_study(out, experiment, build_experiment(args, STUDY_CONFIG))}")

@@ -128,11 +128,12 @@ class Experiment:
     def train_settings(self, entry: ModelEntry) -> dict:
         return self.train | entry.train
 
-    def key(self, entry: ModelEntry, seed: int, threads: int, levers: dict | None = None) -> dict:
-        """The record key of ``entry`` at ``seed`` in this experiment."""
+    def key(self, entry: ModelEntry, seed: int, threads: int, levers: dict | None = None, device: str = "cpu",
+            world_size: int = 1) -> dict:
+        """The record key of ``entry`` at ``seed`` in this experiment (on ``device``, ``world_size`` processes)."""
         return record_key(dataset=self.dataset, dataset_options=self.dataset_options, model=entry.model,
                           hparams=entry.hparams, train=self.train_settings(entry), seed=seed, threads=threads,
-                          levers=levers)
+                          levers=levers, device=device, world_size=world_size)
 
     def group(self, name: str) -> tuple[ModelEntry, ...]:
         return tuple(e for e in self.entries if e.group == name)

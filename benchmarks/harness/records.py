@@ -19,12 +19,19 @@ RECORD_FORMAT = 2  # 2: predictions beside the record, calibration and time to q
 
 
 def record_key(*, dataset: str, dataset_options: dict, model: str, hparams: dict, train: dict,
-               seed: int, threads: int, levers: dict | None = None) -> dict:
-    """Everything that determines a run's result, as a JSON-able dict."""
+               seed: int, threads: int, levers: dict | None = None, device: str = "cpu",
+               world_size: int = 1) -> dict:
+    """Everything that determines a run's result, as a JSON-able dict.
+
+    ``device`` (``cpu``, ``cuda``) and ``world_size`` (data-parallel processes) enter the key only where
+    they differ from one CPU process, so the keys (and file names) of earlier CPU records stay as they were.
+    """
+    placement = {"device": device} if device != "cpu" else {}
+    placement |= {"world_size": world_size} if world_size != 1 else {}
     return canonical({
         "format": RECORD_FORMAT, "dataset": dataset, "dataset_options": dataset_options, "model": model,
         "hparams": hparams, "train": train, "seed": seed, "threads": threads, "levers": levers or {},
-    })
+    } | placement)
 
 
 def canonical(value):

@@ -5,6 +5,10 @@ raises is recorded as failed with its error and the sweep goes on. Each finished
 test predictions are written beside its record (:mod:`benchmarks.harness.predictions`). The measurements a config
 turns on (``[measure]``) are run after training and stored under their name in the record
 (``None`` where the model has nothing to measure); a record lacking one is rerun.
+
+Under ``torchrun`` (a ``placement`` with several ranks) every rank trains, only rank 0 probes
+latency, measures and writes records; a rank that raises ends the job with an error naming it
+(no failed record is written, since the other ranks cannot go on without it).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import data
 import models
 
 from ..engine import spectrum
+from ..engine.distributed import Placement, device_name
 from ..engine.environment import environment
 from ..engine.fit import fit
 from ..engine.latency import measure_latency
@@ -48,24 +53,32 @@ def dataset_summary(dataset: data.Dataset, name: str, options: dict) -> dict:
 
 
 def run_one(entry: ModelEntry, seed: int, dataset: data.Dataset, summary: dict, experiment: Experiment,
-            key: dict, progress: bool) -> tuple[dict, dict]:
+            key: dict, progress: bool, placement: Placement | None = None) -> tuple[dict, dict] | None:
     """Train and time one (entry, seed), then run the config's measurements; the speed levers in ``key``
     go to ``fit`` and the latency probe. Returns the record and ``{split: (labels, probabilities)}``
-    of the restored weights (empty when the run failed)."""
+    of the restored weights (empty when the run failed); ranks other than 0 train and return None."""
+    placement = placement or Placement()
     levers = key["levers"]
-    record = {"label": entry.label, "key": key, "dataset": summary, "environment": environment(key["threads"])}
+    record = {"label": entry.label, "key": key, "dataset": summary,
+              "environment": environment(key["threads"]) | _placement_fields(placement)}
     try:
         torch.manual_seed(seed)
-        model = models.build(entry.model, dataset.schema, **entry.hparams)
+        model = models.build(entry.model, dataset.schema, **entry.hparams)  # fit puts it on the device
         init_cross = spectrum.snapshot(model) if "spectrum" in experiment.measure else None
-        result = fit(model, dataset, seed=seed, progress=progress, name=f"{entry.label} seed {seed}",
+        result = fit(model, dataset, seed=seed, progress=progress and placement.rank == 0,
+                     name=f"{entry.label} seed {seed}", placement=placement,
                      **experiment.train_settings(entry), **levers)
+        if placement.rank:
+            return None
         probe = {k: v for k, v in levers.items() if k in LATENCY_LEVERS}
         latency = {str(b): measure_latency(model, dataset.schema, b, **probe) for b in experiment.latency_batch_sizes}
         measured = {}
         if "spectrum" in experiment.measure:
-            measured["spectrum"] = None if init_cross is None else spectrum.analyze(model, init_cross, dataset)
+            measured["spectrum"] = None if init_cross is None else spectrum.analyze(model.cpu(), init_cross, dataset)
     except Exception as e:  # recorded, reported on the leaderboard; the sweep goes on
+        if placement.distributed:
+            raise RuntimeError(f"rank {placement.rank} of {placement.world_size} failed on {entry.label}, "
+                               f"seed {seed}: {type(e).__name__}: {e}") from e
         return record | {"status": "failed", "error": f"{type(e).__name__}: {e}",
                          "traceback": traceback.format_exc(limit=-4)}, {}
     predictions = {s: (getattr(dataset, s).y.numpy(), p.numpy()) for s, p in result.predictions.items()}
@@ -90,12 +103,22 @@ def run_one(entry: ModelEntry, seed: int, dataset: data.Dataset, summary: dict, 
     }, predictions
 
 
+def _placement_fields(placement: Placement) -> dict:
+    """What a record's environment says about where it trained: nothing extra for one CPU process."""
+    if not placement.distributed and placement.device.type == "cpu":
+        return {}
+    return {"device": device_name(placement.device), "world_size": placement.world_size}
+
+
 def run_experiment(experiment: Experiment, out_dir: Path, *, threads: int, force: bool = False,
-                   progress: bool = False, levers: dict | None = None) -> SweepSummary:
+                   progress: bool = False, levers: dict | None = None,
+                   placement: Placement | None = None) -> SweepSummary:
     """Make sure a record exists for every (entry, seed) of ``experiment`` under ``out_dir``.
 
     ``levers``: speed options of ``fit`` (see ``LEVERS``); every one is recorded in the key.
+    ``placement``: device and data-parallel rank (default: one CPU process); in the key where not the default.
     """
+    placement = placement or Placement()
     unknown = sorted(set(levers or {}) - set(LEVERS))
     if unknown:
         raise ValueError(f"unknown speed lever(s) {unknown}; accepted: {sorted(LEVERS)}")
@@ -105,7 +128,7 @@ def run_experiment(experiment: Experiment, out_dir: Path, *, threads: int, force
     summary = SweepSummary()
     for entry in experiment.entries:
         for seed in experiment.seeds:
-            key = experiment.key(entry, seed, threads, levers)
+            key = experiment.key(entry, seed, threads, levers, placement.device.type, placement.world_size)
             path = record_path(out_dir, key)
             existing = read_record(path)
             if (existing is not None and existing["status"] == "ok" and experiment.measure <= existing.keys()
@@ -120,7 +143,10 @@ def run_experiment(experiment: Experiment, out_dir: Path, *, threads: int, force
     bar = tqdm(todo, desc=f"{experiment.dataset} runs", disable=not progress, unit="run")
     for entry, seed, key, path in bar:
         bar.set_postfix_str(f"{entry.label}, seed {seed}")
-        record, predictions = run_one(entry, seed, dataset, ds_summary, experiment, key, progress)
+        result = run_one(entry, seed, dataset, ds_summary, experiment, key, progress, placement)
+        if result is None:  # not rank 0
+            continue
+        record, predictions = result
         write_predictions(path, predictions)  # first: a record on disk has its predictions (up to the size limit)
         write_record(path, record)
         summary.ran += 1

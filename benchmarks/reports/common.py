@@ -47,7 +47,8 @@ def select_runs(records: list[dict], experiment: Experiment) -> dict[str, dict[s
                 continue
             setups = defaultdict(list)
             for r in matching:
-                setups[json.dumps([r["key"]["threads"], r["key"]["levers"]], sort_keys=True)].append(r)
+                setups[json.dumps([r["key"]["threads"], r["key"]["levers"], r["key"].get("device"),
+                                   r["key"].get("world_size")], sort_keys=True)].append(r)
             newest = max(setups.values(), key=lambda rs: max(r["environment"]["created"] for r in rs))
             labels[entry.label] = sorted(newest, key=lambda r: r["key"]["seed"])
         if labels:
@@ -117,6 +118,14 @@ def pm(ms: tuple[float, float], digits: int = 4) -> str:
     return f"{ms[0]:.{digits}f} ± {ms[1]:.{digits}f}"
 
 
+def _placement(runs: list[dict]) -> str:
+    """``**device**: <name>, N process(es); `` where a run left one CPU process (empty otherwise)."""
+    placed = sorted({(r["environment"].get("device", "cpu"), r["environment"].get("world_size", 1)) for r in runs})
+    if placed == [("cpu", 1)]:
+        return ""
+    return "**device**: " + ", ".join(f"{d} x {n} process(es)" for d, n in placed) + "; "
+
+
 def header(variant: str, runs: list[dict], notes: list[str]) -> list[str]:
     """The data set and run-environment bullets of a report section, then ``notes`` (bullets explaining its tables)."""
     ds = runs[0]["dataset"]
@@ -143,7 +152,8 @@ def header(variant: str, runs: list[dict], notes: list[str]) -> list[str]:
     levers = sorted({", ".join(f"{k}={v}" for k, v in sorted(r["key"]["levers"].items())) or "none" for r in runs})
     lines += [
         f"- **Seeds**: {', '.join(map(str, seeds))}; **CPU**: {env['cpu']}, {'/'.join(map(str, threads))} "
-        f"thread(s); **torch** {env['torch']}; **commit** {', '.join(commits)}; **generated** {created[:10]}; "
+        f"thread(s); {_placement(runs)}**torch** {env['torch']}; **commit** {', '.join(commits)}; "
+        f"**generated** {created[:10]}; "
         f"**speed levers**: {'; '.join(levers)}.",
         *notes,
         "",
