@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 import data
 import models
 
-from ..engine import spectrum
+from ..engine import contention, spectrum
 from ..engine.environment import environment
 from ..engine.fit import fit
 from ..engine.latency import measure_latency
@@ -28,12 +28,16 @@ from .config import Experiment, ModelEntry
 from .records import dataset_variant, read_record, record_path, write_record
 
 
+MIN_STEPS = 300  # fewer optimiser steps than this in a run: too few to compare families; warned and marked
+
+
 @dataclass
 class SweepSummary:
     ran: int = 0
     reused: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+    few_steps: list[str] = field(default_factory=list)
 
 
 def dataset_summary(dataset: data.Dataset, name: str, options: dict) -> dict:
@@ -55,10 +59,13 @@ def run_one(entry: ModelEntry, seed: int, dataset: data.Dataset, summary: dict, 
         torch.manual_seed(seed)
         model = models.build(entry.model, dataset.schema, **entry.hparams)
         init_cross = spectrum.snapshot(model) if "spectrum" in experiment.measure else None
-        result = fit(model, dataset, seed=seed, progress=progress, name=f"{entry.label} seed {seed}",
-                     **experiment.train_settings(entry), **levers)
+        with contention.watch(key["threads"]) as during_training:
+            result = fit(model, dataset, seed=seed, progress=progress, name=f"{entry.label} seed {seed}",
+                         **experiment.train_settings(entry), **levers)
         probe = {k: v for k, v in levers.items() if k in LATENCY_LEVERS}
-        latency = {str(b): measure_latency(model, dataset.schema, b, **probe) for b in experiment.latency_batch_sizes}
+        with contention.watch(key["threads"]) as during_latency:
+            latency = {str(b): measure_latency(model, dataset.schema, b, **probe)
+                       for b in experiment.latency_batch_sizes}
         measured = {}
         if "spectrum" in experiment.measure:
             measured["spectrum"] = None if init_cross is None else spectrum.analyze(model, init_cross, dataset)
@@ -78,6 +85,7 @@ def run_one(entry: ModelEntry, seed: int, dataset: data.Dataset, summary: dict, 
         "best_epoch": result.best_epoch,
         "stopped_early": result.stopped_early,
         "history": result.history,
+        "contention": {"train": during_training, "latency": during_latency},
         **measured,
     }
 
@@ -120,5 +128,7 @@ def run_experiment(experiment: Experiment, out_dir: Path, *, threads: int, force
             summary.errors.append(f"{entry.label}, seed {seed}: {record['error']}")
         else:
             bar.set_postfix_str(f"{entry.label}, seed {seed}, test AUC {record['metrics']['test_auc']:.4f}")
+            if record["steps"] < MIN_STEPS:
+                summary.few_steps.append(f"{entry.label}, seed {seed}: {record['steps']} steps")
     bar.close()
     return summary
