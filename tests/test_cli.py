@@ -158,7 +158,7 @@ def test_own_small_table_warns_marks_and_reports_under_its_run(tmp_path):
                "--data", f"path={csv}", "--data", "label=click", "--data", "categorical=country,device",
                "--data", "numeric=age", "--out", str(out))
     assert run.returncode == 0, run.stderr
-    assert "LR, seed 0: 1 steps: fewer than 300 optimiser steps" in run.stderr
+    assert "LR, seed 0: 1 steps planned: fewer than 300 optimiser steps" in run.stderr
     report = next((out / "runs").glob("*/leaderboard.md"))
     assert f"wrote {report}" in run.stdout
     assert "| LR (only 1 steps" in report.read_text()

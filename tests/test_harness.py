@@ -151,7 +151,7 @@ def _record(label, seed, test_auc, status="ok", created="2026-01-01T00:00:00", t
     return rec | {
         "metrics": {"val_auc": test_auc, "val_logloss": 0.6, "test_auc": test_auc, "test_logloss": 0.6},
         "params": 100, "latency": {"1": {"median_ms": 0.1}, "4096": {"median_ms": 2.0}},
-        "train_samples_per_second": 1000.0, "best_epoch": 2.0, "steps": 1000,
+        "train_samples_per_second": 1000.0, "best_epoch": 2.0,
     }
 
 

@@ -74,7 +74,7 @@ def _fake(experiment, entry, seed, auc, spectrum=None):
         "metrics": {"val_auc": auc, "val_logloss": 0.6, "test_auc": auc - 0.01, "test_logloss": 0.6},
         "params": models.count_parameters(models.build(entry.model, _schema(), **entry.hparams)),
         "latency": {"1": {"median_ms": 0.1}, "4096": {"median_ms": 3.0}},
-        "train_samples_per_second": 1.0, "best_epoch": 1.0, "steps": 1000, "spectrum": spectrum,
+        "train_samples_per_second": 1.0, "best_epoch": 1.0, "spectrum": spectrum,
     }
 
 

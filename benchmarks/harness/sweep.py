@@ -8,6 +8,7 @@ turns on (``[measure]``) are run after training and stored under their name in t
 
 from __future__ import annotations
 
+import inspect
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,14 @@ from .config import Experiment, ModelEntry
 from .records import dataset_variant, read_record, record_path, write_record
 
 
-MIN_STEPS = 300  # fewer optimiser steps than this in a run: too few to compare families; warned and marked
+MIN_STEPS = 300  # a run planned with fewer optimiser steps: too few to compare families; warned and marked
+_FIT_DEFAULTS = {k: p.default for k, p in inspect.signature(fit).parameters.items()}
+
+
+def planned_steps(dataset: data.Dataset, train: dict) -> int:
+    """Optimiser steps of a run that does not stop early: max_epochs x batches per epoch."""
+    settings = _FIT_DEFAULTS | train
+    return settings["max_epochs"] * data.num_batches(dataset.train, settings["batch_size"])
 
 
 @dataclass
@@ -82,6 +90,7 @@ def run_one(entry: ModelEntry, seed: int, dataset: data.Dataset, summary: dict, 
         "train_seconds": result.train_seconds,
         "epochs": result.epochs,
         "steps": result.steps,
+        "planned_steps": planned_steps(dataset, experiment.train_settings(entry)),
         "best_epoch": result.best_epoch,
         "stopped_early": result.stopped_early,
         "history": result.history,
@@ -128,7 +137,7 @@ def run_experiment(experiment: Experiment, out_dir: Path, *, threads: int, force
             summary.errors.append(f"{entry.label}, seed {seed}: {record['error']}")
         else:
             bar.set_postfix_str(f"{entry.label}, seed {seed}, test AUC {record['metrics']['test_auc']:.4f}")
-            if record["steps"] < MIN_STEPS:
-                summary.few_steps.append(f"{entry.label}, seed {seed}: {record['steps']} steps")
+            if record["planned_steps"] < MIN_STEPS:
+                summary.few_steps.append(f"{entry.label}, seed {seed}: {record['planned_steps']} steps planned")
     bar.close()
     return summary

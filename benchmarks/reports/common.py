@@ -98,7 +98,7 @@ def summarize(label: str, runs: list[dict]) -> dict:
         "latency": {b: float(np.median([r["latency"][b]["median_ms"] for r in ok])) for b in ok[0]["latency"]},
         "samples_per_second": float(np.median([r["train_samples_per_second"] for r in ok])),
         "best_epoch": float(np.mean([r["best_epoch"] for r in ok])),
-        "min_steps": min(r["steps"] for r in ok),
+        "planned_steps": min((r["planned_steps"] for r in ok if "planned_steps" in r), default=None),
         "contended": any(part.get("shared") for r in ok for part in r.get("contention", {}).values()),
     })
     return row
