@@ -8,7 +8,8 @@ import pytest
 from benchmarks.reports.screenshot import browser, screenshot
 from benchmarks.reports.web import render_html, write_page
 
-PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQ"
+                       "AAAABJRU5ErkJggg==")
 MARKDOWN = """# Leaderboard
 
 ## synthetic

@@ -136,7 +136,8 @@ def parse_data(dataset: str, pairs: list[str]) -> dict:
     except KeyError as e:
         raise ConfigError(f"--dataset {dataset}: {e.args[0]}") from None
     loader_options = data.registry._entry(dataset).options
-    listed = {f.name for f in dataclasses.fields(loader_options) if isinstance(f.default, tuple)} if loader_options else set()
+    fields = dataclasses.fields(loader_options) if loader_options else ()
+    listed = {f.name for f in fields if isinstance(f.default, tuple)}
     options = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")

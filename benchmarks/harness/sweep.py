@@ -28,7 +28,6 @@ from ..engine.runtime import LATENCY_LEVERS, LEVERS
 from .config import Experiment, ModelEntry
 from .records import dataset_variant, read_record, record_path, write_record
 
-
 MIN_STEPS = 300  # a run planned with fewer optimiser steps: too few to compare families; warned and marked
 _FIT_DEFAULTS = {k: p.default for k, p in inspect.signature(fit).parameters.items()}
 
