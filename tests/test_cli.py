@@ -105,8 +105,9 @@ def test_ctrl_c_says_how_to_resume(tmp_path, capsys, monkeypatch):
 
 def test_leaderboard_without_records_fails(tmp_path, capsys):
     assert main(["--leaderboard", "--out", str(tmp_path / "typo"), "--quiet"]) == 1
-    assert "error: no run records match" in capsys.readouterr().err
-    assert not (tmp_path / "typo" / "leaderboard.md").exists()
+    assert capsys.readouterr().err == (f"error: no run records under {tmp_path / 'typo' / 'records'}; train first "
+                                       "(e.g. --all) or check --out\n")
+    assert not (tmp_path / "typo").exists()
 
 
 @pytest.mark.parametrize("content, problem", [("{}", "lacks ['key'"), ('{"key": {"seed"', "not valid JSON")])

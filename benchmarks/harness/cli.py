@@ -233,8 +233,8 @@ def run(args, out: Path) -> int:
     levers = {"precision": args.precision, "fused_adam": not args.no_fused_adam,
               "retain_memory": not args.no_retain_memory}
     name = None if args.quick else run_name(args, levers)
-    check_writable(out)
     if not args.leaderboard:
+        check_writable(out)
         with sweep_lock(out):
             for to_run in experiments:
                 say(f"{to_run.dataset}: {len(to_run.entries)} model(s) x {len(to_run.seeds)} seed(s), "

@@ -95,9 +95,12 @@ def write_leaderboard(out_dir: Path, experiment: Experiment, alpha: float = ALPH
                       setup: tuple[int, dict] | None = None) -> Path:
     """Render the records under ``out_dir`` into ``report_dir`` (default ``out_dir``)/leaderboard.md and the
     same as a web page, index.html."""
+    records = load_records(out_dir)
+    if not records:
+        raise NoRecords(f"no run records under {Path(out_dir) / 'records'}; train first (e.g. --all) or check --out")
     report_dir = Path(report_dir or out_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     path = report_dir / "leaderboard.md"
-    write_text_atomically(path, render(load_records(out_dir), experiment, report_dir, alpha, setup))
+    write_text_atomically(path, render(records, experiment, report_dir, alpha, setup))
     write_page(path)
     return path
