@@ -168,3 +168,21 @@ def test_own_small_table_warns_marks_and_reports_under_its_run(tmp_path):
     assert record["key"]["dataset_options"]["categorical"] == ["country", "device"]
     assert set(record["contention"]) == {"train", "latency"}
     assert oct((next((out / "records").rglob("lr-*.json"))).stat().st_mode & 0o777) == "0o644"
+
+
+def test_ad_hoc_runs_leave_the_published_leaderboard_alone(tmp_path, monkeypatch, capsys):
+    config = tmp_path / "default.toml"
+    config.write_text('[dataset]\nname = "synthetic"\noptions = { rows = 2000 }\n[run]\nseeds = [0, 1]\n'
+                      '[train]\nmax_epochs = 1\nbatch_size = 256\n[latency]\nbatch_sizes = [1]\n'
+                      '[[model]]\nname = "lr"\n[[model]]\nname = "fm"\nhparams = { embed_dim = 2 }\n')
+    monkeypatch.setattr(cli, "DEFAULT_CONFIG", config)
+    out = tmp_path / "out"
+    assert main(["--all", "--out", str(out), "--quiet"]) == 0
+    published = (out / "leaderboard.md").read_text()
+    assert "| lr (only 7 steps" in published and "| fm (only 7 steps" in published and "seeds)" not in published
+    assert main(["--models", "lr", "--seeds", "1", "--max-epochs", "2", "--out", str(out)]) == 0
+    report = out / "runs" / "models-lr_seeds-1_epochs-2" / "leaderboard.md"
+    assert f"wrote {report}" in capsys.readouterr().out
+    assert (out / "leaderboard.md").read_text() == published
+    assert "| fm " not in report.read_text() and "| lr (1 of 1" not in report.read_text()
+    assert "**Seeds**: 0;" in report.read_text() and "| lr (only 14 steps" in report.read_text()
