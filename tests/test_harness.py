@@ -5,7 +5,7 @@ import pytest
 
 import benchmarks.harness.sweep as sweep
 from benchmarks.harness.config import ConfigError, load_config, parse_config
-from benchmarks.harness.records import load_records, read_record, record_key, record_path, write_record
+from benchmarks.harness.records import REQUIRED, load_records, read_record, record_key, record_path, write_record
 from benchmarks.harness.sweep import run_experiment
 from benchmarks.reports.common import select_runs, summarize
 from benchmarks.reports.leaderboard import render
@@ -72,10 +72,11 @@ def test_record_hash_is_stable_and_sensitive(tmp_path):
 
 def test_write_record_is_atomic(tmp_path):
     path = tmp_path / "records" / "d" / "r.json"
-    write_record(path, {"a": 1})
+    record = {k: 1 for k in REQUIRED}
+    write_record(path, record)
     with pytest.raises(TypeError):
-        write_record(path, {"a": object()})
-    assert read_record(path) == {"a": 1}
+        write_record(path, record | {"a": object()})
+    assert read_record(path) == record
     assert [p.name for p in path.parent.iterdir()] == ["r.json"]
 
 
@@ -153,7 +154,7 @@ def test_leaderboard_from_hand_made_records(tmp_path):
     records += [_record("D", 0, 0.0, status="failed")]
     md = render(records, HAND, tmp_path)
     rows = [line for line in md.splitlines() if line.startswith("| ") and "model" not in line]
-    assert [r.split("|")[1].strip() for r in rows] == ["B", "C", "A", "D (FAILED 1/1)"]
+    assert [r.split("|")[1].strip() for r in rows] == ["B", "C", "A", "D (1 of 3 seeds) (FAILED 1/1)"]
     cells = {r.split("|")[1].strip(): [c.strip() for c in r.split("|")[2:-1]] for r in rows}
     # no stored predictions: seed-only intervals (t with 2 df: 4.303 * 0.01 / sqrt(3)) and Welch marks
     assert cells["B"][:3] == ["3", "0.7500 [0.7252, 0.7748]*", "≈"]
@@ -237,12 +238,12 @@ def test_quick_end_to_end(tmp_path):
     md = (out / "leaderboard.md").read_text()
     assert "oracle (true probabilities)" in md and "| LR" in md and "DCN-Mix parallel, 1 layer" in md
     assert len(list((out / "records").rglob("*.json"))) == 3
-    assert "## synthetic-" in md
+    assert "## synthetic (rows=20000)" in md
     assert list(out.glob("*_auc_vs_params.png"))
     record = json.loads(next((out / "records").rglob("lr-*.json")).read_text())
     assert record["key"]["dataset_options"] == {"rows": 20_000} and record["key"]["train"]["max_epochs"] == 2
     assert record["latency"]["4096"]["batch_size"] == 4096 and record["latency"]["4096"]["median_ms"] > 0
-    assert main(["--leaderboard", "--out", str(out), "--quiet"]) == 0
+    assert main(["--leaderboard", "--quick", "--out", str(tmp_path), "--quiet"]) == 0
 
 
 def test_cli_errors(capsys):

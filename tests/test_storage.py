@@ -12,8 +12,8 @@ import torch
 
 import data
 import models
-from benchmarks.engine.metrics import evaluate
 from benchmarks.engine.fit import fit
+from benchmarks.engine.metrics import evaluate
 from data import storage
 from data.generate import generate
 from data.raw import DataError

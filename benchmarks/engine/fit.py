@@ -158,7 +158,8 @@ def fit(
             tick = time.perf_counter()
     bar.close()
     model.load_state_dict(best["state"])
-    predictions = {s: predict(model, getattr(dataset, s), eval_batch_size, precision, placement) for s in ("val", "test")}
+    predictions = {s: predict(model, getattr(dataset, s), eval_batch_size, precision, placement)
+                   for s in ("val", "test")}
     test = evaluate(dataset.test.y, predictions["test"], "test")
     test_y, test_prob = np.asarray(dataset.test.y), predictions["test"].numpy()
     return FitResult(

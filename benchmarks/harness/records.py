@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import warnings
 from pathlib import Path
 
 from data.atomic import write_text_atomically
@@ -60,12 +62,36 @@ def write_record(path: Path, record: dict) -> None:
     write_text_atomically(path, json.dumps(record, indent=1, sort_keys=True, default=float) + "\n")
 
 
-def read_record(path: Path) -> dict | None:
-    """The record at ``path``, or None when it is absent or unreadable (a rerun replaces it)."""
+class DamagedRecord(UserWarning):
+    """A record file that is not a complete record; it was moved aside and its run is redone."""
+
+
+REQUIRED = ("key", "status", "label", "dataset", "environment")
+
+
+def read_record(path: Path, required: tuple[str, ...] = REQUIRED) -> dict | None:
+    """The record at ``path``, or None when it is absent or damaged.
+
+    A damaged file (not JSON, truncated, or lacking a field of ``required``) is renamed to
+    ``<name>.damaged`` with a :class:`DamagedRecord` warning naming it, so a rerun replaces it.
+    """
+    path = Path(path)
     try:
-        return json.loads(Path(path).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
         return None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        problem = f"not valid JSON ({e})"
+    else:
+        missing = [k for k in required if k not in record] if isinstance(record, dict) else list(required)
+        if not missing:
+            return record
+        problem = f"lacks {missing}"
+    aside = path.with_name(path.name + ".damaged")
+    os.replace(path, aside)
+    warnings.warn(DamagedRecord(f"damaged record {path}: {problem}; moved to {aside.name}, its run will be redone"),
+                  stacklevel=2)
+    return None
 
 
 def load_records(out_dir: Path) -> list[dict]:

@@ -13,6 +13,7 @@ latency, measures and writes records; a rank that raises ends the job with an er
 
 from __future__ import annotations
 
+import inspect
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from tqdm.auto import tqdm
 import data
 import models
 
-from ..engine import spectrum
+from ..engine import contention, spectrum
 from ..engine.distributed import Placement, device_name
 from ..engine.environment import environment
 from ..engine.fit import fit
@@ -34,6 +35,15 @@ from .config import Experiment, ModelEntry
 from .predictions import write_predictions
 from .records import dataset_variant, read_record, record_path, write_record
 
+MIN_STEPS = 300  # a run planned with fewer optimiser steps: too few to compare families; warned and marked
+_FIT_DEFAULTS = {k: p.default for k, p in inspect.signature(fit).parameters.items()}
+
+
+def planned_steps(dataset: data.Dataset, train: dict) -> int:
+    """Optimiser steps of a run that does not stop early: max_epochs x batches per epoch."""
+    settings = _FIT_DEFAULTS | train
+    return settings["max_epochs"] * data.num_batches(dataset.train, settings["batch_size"])
+
 
 @dataclass
 class SweepSummary:
@@ -41,6 +51,7 @@ class SweepSummary:
     reused: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+    few_steps: list[str] = field(default_factory=list)
 
 
 def dataset_summary(dataset: data.Dataset, name: str, options: dict) -> dict:
@@ -65,13 +76,16 @@ def run_one(entry: ModelEntry, seed: int, dataset: data.Dataset, summary: dict, 
         torch.manual_seed(seed)
         model = models.build(entry.model, dataset.schema, **entry.hparams)  # fit puts it on the device
         init_cross = spectrum.snapshot(model) if "spectrum" in experiment.measure else None
-        result = fit(model, dataset, seed=seed, progress=progress and placement.rank == 0,
-                     name=f"{entry.label} seed {seed}", placement=placement,
-                     **experiment.train_settings(entry), **levers)
+        with contention.watch(key["threads"]) as during_training:
+            result = fit(model, dataset, seed=seed, progress=progress and placement.rank == 0,
+                         name=f"{entry.label} seed {seed}", placement=placement,
+                         **experiment.train_settings(entry), **levers)
         if placement.rank:
             return None
         probe = {k: v for k, v in levers.items() if k in LATENCY_LEVERS}
-        latency = {str(b): measure_latency(model, dataset.schema, b, **probe) for b in experiment.latency_batch_sizes}
+        with contention.watch(key["threads"]) as during_latency:
+            latency = {str(b): measure_latency(model, dataset.schema, b, **probe)
+                       for b in experiment.latency_batch_sizes}
         measured = {}
         if "spectrum" in experiment.measure:
             measured["spectrum"] = None if init_cross is None else spectrum.analyze(model.cpu(), init_cross, dataset)
@@ -96,9 +110,11 @@ def run_one(entry: ModelEntry, seed: int, dataset: data.Dataset, summary: dict, 
         "train_seconds": result.train_seconds,
         "epochs": result.epochs,
         "steps": result.steps,
+        "planned_steps": planned_steps(dataset, experiment.train_settings(entry)),
         "best_epoch": result.best_epoch,
         "stopped_early": result.stopped_early,
         "history": result.history,
+        "contention": {"train": during_training, "latency": during_latency},
         **measured,
     }, predictions
 
@@ -155,5 +171,7 @@ def run_experiment(experiment: Experiment, out_dir: Path, *, threads: int, force
             summary.errors.append(f"{entry.label}, seed {seed}: {record['error']}")
         else:
             bar.set_postfix_str(f"{entry.label}, seed {seed}, test AUC {record['metrics']['test_auc']:.4f}")
+            if record["planned_steps"] < MIN_STEPS:
+                summary.few_steps.append(f"{entry.label}, seed {seed}: {record['planned_steps']} steps planned")
     bar.close()
     return summary

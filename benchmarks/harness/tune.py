@@ -152,7 +152,7 @@ def manifest_path(out_dir: Path, experiment: Experiment) -> Path:
 
 def read_manifest(out_dir: Path, experiment: Experiment) -> dict | None:
     """The tuning summary of ``experiment``'s data set, or None when it was not tuned."""
-    return read_record(manifest_path(out_dir, experiment))
+    return read_record(manifest_path(out_dir, experiment), required=("trials", "families"))
 
 
 def search(space: FamilySpace, experiment: Experiment, config: TuneConfig, trials: int, out_dir: Path,

@@ -25,35 +25,55 @@ def _config_part(key: dict) -> dict:
     return {k: key.get(k) for k in CONFIG_FIELDS}
 
 
-def select_runs(records: list[dict], experiment: Experiment) -> dict[str, dict[str, list[dict]]]:
-    """``{variant: {label: records}}``: for every data set variant among ``records``, the seeds of each
-    entry of ``experiment`` (retargeted to that data set), labelled as the experiment labels them.
+def _setup(key: dict) -> str:
+    """Threads, levers, and device and world size (present in a key only off one CPU process)."""
+    return json.dumps([key["threads"], key["levers"], key.get("device"), key.get("world_size")], sort_keys=True)
 
-    When an entry's records come from several thread or speed-lever settings, only the newest
-    setting's seeds are kept, so one row never mixes two set-ups.
+
+def select_runs(records: list[dict], experiment: Experiment, setup: tuple[int, dict] | None = None
+                ) -> dict[str, dict[str, list[dict]]]:
+    """``{variant: {label: records}}``: for every data set variant among ``records``, the seeds in
+    ``experiment.seeds`` of each entry of ``experiment`` (retargeted to that data set), labelled as
+    the experiment labels them; the experiment's own data set comes first.
+
+    ``setup``: (threads, speed levers) to keep; None keeps the newest setting of each section, so
+    a section never mixes thread counts or levers.
     """
     by_variant: dict[str, list[dict]] = defaultdict(list)
     for r in records:
-        by_variant[r["dataset"]["variant"]].append(r)
+        if r["key"]["seed"] in experiment.seeds:
+            by_variant[r["dataset"]["variant"]].append(r)
+    wanted_setup = None if setup is None else _setup({"threads": setup[0], "levers": setup[1]})
     selected = {}
-    for variant, runs in sorted(by_variant.items()):
+    for variant, runs in sorted(by_variant.items(), key=lambda kv: (kv[1][0]["dataset"]["name"] != experiment.dataset,
+                                                                    kv[0])):
         ds = runs[0]["dataset"]
         target = experiment.retarget(ds["name"], ds["options"])
-        labels = {}
+        wanted = defaultdict(list)  # two labels of one configuration share its records
         for entry in target.entries:
-            wanted = _config_part(target.key(entry, seed=0, threads=0))
-            matching = [r for r in runs if _config_part(r["key"]) == wanted]
-            if not matching:
-                continue
-            setups = defaultdict(list)
-            for r in matching:
-                setups[json.dumps([r["key"]["threads"], r["key"]["levers"], r["key"].get("device"),
-                                   r["key"].get("world_size")], sort_keys=True)].append(r)
-            newest = max(setups.values(), key=lambda rs: max(r["environment"]["created"] for r in rs))
-            labels[entry.label] = sorted(newest, key=lambda r: r["key"]["seed"])
+            wanted[_json(_config_part(target.key(entry, seed=0, threads=0)))].append(entry.label)
+        matching = [r for r in runs if _json(_config_part(r["key"])) in wanted]
+        if not matching:
+            continue
+        setups = defaultdict(list)
+        for r in matching:
+            setups[_setup(r["key"])].append(r)
+        if wanted_setup is None:
+            wanted_setup_here = max(setups, key=lambda s: max(r["environment"]["created"] for r in setups[s]))
+        else:
+            wanted_setup_here = wanted_setup
+        labels = defaultdict(list)
+        for r in sorted(setups.get(wanted_setup_here, []), key=lambda r: r["key"]["seed"]):
+            for label in wanted[_json(_config_part(r["key"]))]:
+                labels[label].append(r)
+        order = [e.label for e in target.entries if e.label in labels]
         if labels:
-            selected[variant] = labels
+            selected[variant] = {label: labels[label] for label in order}
     return selected
+
+
+def _json(value) -> str:
+    return json.dumps(value, sort_keys=True)
 
 
 def mean_std(values) -> tuple[float, float]:
@@ -79,6 +99,8 @@ def summarize(label: str, runs: list[dict]) -> dict:
         "latency": {b: float(np.median([r["latency"][b]["median_ms"] for r in ok])) for b in ok[0]["latency"]},
         "samples_per_second": float(np.median([r["train_samples_per_second"] for r in ok])),
         "best_epoch": float(np.mean([r["best_epoch"] for r in ok])),
+        "planned_steps": min((r["planned_steps"] for r in ok if "planned_steps" in r), default=None),
+        "contended": any(part.get("shared") for r in ok for part in r.get("contention", {}).values()),
     })
     for name in ("test_ece", "test_calibration_ratio", "quality_seconds", "quality_epochs"):
         if name in metric:  # recorded from record format 2 on
@@ -137,8 +159,10 @@ def header(variant: str, runs: list[dict], notes: list[str]) -> list[str]:
     created = max(r["environment"]["created"] for r in runs)
     rows = info.get("rows", {})
     rate = info.get("positive_rate", {})
+    title = ds["name"] + (" (" + ", ".join(f"{k}={v}" for k, v in sorted(ds["options"].items())) + ")"
+                          if ds["options"] else "")
     lines = [
-        f"## {variant}",
+        f"## {title}",
         "",
         f"- **Data**: `{ds['name']}`" + (f" with options `{json.dumps(ds['options'])}`" if ds["options"] else "")
         + f"; rows train / val / test = {' / '.join(f'{rows.get(s, 0):,}' for s in ('train', 'val', 'test'))}; "

@@ -16,8 +16,8 @@ import time
 import torch
 
 import data
-from benchmarks.engine.metrics import evaluate
 from benchmarks.engine.fit import fit
+from benchmarks.engine.metrics import evaluate
 from models import preset
 
 MODEL = "DCN-V2 parallel, 3 layers"
