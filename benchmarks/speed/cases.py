@@ -73,6 +73,9 @@ class Settings:
     compile_cases: tuple[str, ...] = ("fm", "deepfm", "dcn_v2")
     parity_seeds: int = 2
     lever_steps: int = 20
+    quality_epochs: int = 15  # time to quality: at most this many epochs of each implementation
+    quality_patience: int = 2  # ... stopping after this many epochs without a better validation AUC
 
 
-QUICK = Settings(rows=5_000, rounds=1, latency_repeats=3, parity_seeds=1, compile_cases=(), lever_steps=3)
+QUICK = Settings(rows=5_000, rounds=1, latency_repeats=3, parity_seeds=1, compile_cases=(), lever_steps=3,
+              quality_epochs=3)

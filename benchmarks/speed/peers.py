@@ -196,8 +196,13 @@ class FuxiDCN(nn.Module):
     """FuxiCTR's parallel DCN (as its model zoo's DCNv2 composes it) from its own blocks.
 
     ``cat(cross_net(e), MLP_Block(e)) -> Linear(., 1)`` over one ``nn.Embedding`` on the global
-    indices (FuxiCTR keeps one per field; one table is the same lookup, done once).
+    indices (FuxiCTR keeps one per field; one table is the same lookup, done once). Initialised
+    as FuxiCTR's models initialise themselves (``BaseModel.reset_parameters``): every
+    ``nn.Linear`` Xavier-normal with zero bias, the embeddings N(0, 1e-4^2) (its
+    ``FeatureEmbedding`` default); the mixture cross net keeps its own Xavier-normal parameters.
     """
+
+    EMBEDDING_STD = 1e-4
 
     def __init__(self, schema: Schema, arch: dict, cross_net: nn.Module):
         super().__init__()
@@ -208,6 +213,12 @@ class FuxiDCN(nn.Module):
         self.dnn = mlp_block(width, hidden_units=list(arch["hidden_units"]), hidden_activations="ReLU",
                              dropout_rates=arch["dropout"], batch_norm=True)
         self.fc = nn.Linear(width + arch["hidden_units"][-1], 1)
+        for module in self.modules():
+            if type(module) is nn.Linear:
+                nn.init.xavier_normal_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+        nn.init.normal_(self.embedding.weight, std=self.EMBEDDING_STD)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, F] -> [B]
         e = self.embedding(x).flatten(1)
