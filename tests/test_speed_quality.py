@@ -100,3 +100,14 @@ def test_fuxictr_adapter_initialises_as_fuxictr_does(cls):
     fan_in, fan_out = model.fc.in_features, model.fc.out_features
     xavier_std = (2 / (fan_in + fan_out)) ** 0.5
     assert model.fc.weight.std().item() == pytest.approx(xavier_std, rel=0.25)
+
+
+def test_zoo_cases_take_only_the_common_keys_their_family_has(monkeypatch):
+    from benchmarks.speed import cases
+
+    assert set(cases.CASES) - set(cases.ZOO) == {"fm", "ffm", "pnn_inner", "pnn_outer", "deepfm", "nfm", "dcn_v2",
+                                                 "dcn_mix"}
+    assert {c for c in cases.CASES if c in cases.ZOO} == set(cases.ZOO) & set(models.available())
+    monkeypatch.setitem(cases.ZOO, "dcn_v2", "DCN-V2 as a zoo stand-in")  # a registered family with a known signature
+    case = cases.zoo_case("dcn_v2")
+    assert case.hparams == {"embed_dim": 16, "hidden_units": (128, 64, 32), "dropout": 0.1, "num_layers": 3}

@@ -23,6 +23,7 @@ import contextlib
 import importlib
 import importlib.metadata
 import importlib.util
+import inspect
 import io
 import sys
 import time
@@ -151,14 +152,12 @@ def _deepctr(cls: str, hparams: Hparams = lambda arch: {}, **fixed) -> Callable[
         columns = [
             deepctr.inputs.SparseFeat(f.name, f.vocab_size, embedding_dim=arch["embed_dim"]) for f in schema.fields
         ]
-        penalties = {"l2_reg_embedding": 0.0, "l2_reg_dnn": 0.0}
-        if cls != "PNN":  # PNN takes only the DNN columns and has no linear part
-            penalties["l2_reg_linear"] = 0.0
-        if cls in ("DCN", "DCNMix"):
-            penalties["l2_reg_cross"] = 0.0
-        linear = [] if cls == "PNN" else [columns]
+        model_class = getattr(deepctr.models, cls)
+        accepted = inspect.signature(model_class).parameters
+        penalties = {k: 0.0 for k in accepted if k.startswith("l2_reg_")}  # every L2 penalty it has
+        linear = [] if cls == "PNN" else [columns]  # PNN takes only the DNN columns and has no linear part
         seed = int(torch.randint(0, 2**31 - 1, ()).item())  # follows torch.manual_seed like ours
-        return getattr(deepctr.models, cls)(
+        return model_class(
             *linear, columns, dnn_hidden_units=arch["hidden_units"], dnn_dropout=arch["dropout"], seed=seed,
             **penalties, **hparams(arch), **fixed,
         )
@@ -289,7 +288,23 @@ PEERS: tuple[Peer, ...] = (
 )
 
 
+# DeepCTR-Torch's models of the zoo families (issue #14); used once those names are registered.
+ZOO_PEERS: tuple[Peer, ...] = (
+    Peer("wide_deep", "DeepCTR-Torch", "WDL", _deepctr("WDL", dnn_use_bn=True), _float_local_indices,
+         own_fit=_deepctr_fit),
+    Peer("dcn_v1", "DeepCTR-Torch", "DCN(cross_parameterization='vector')",
+         _deepctr("DCN", _cross, cross_parameterization="vector", dnn_use_bn=True), _float_local_indices,
+         own_fit=_deepctr_fit),
+    Peer("xdeepfm", "DeepCTR-Torch", "xDeepFM", _deepctr("xDeepFM", dnn_use_bn=True), _float_local_indices,
+         own_fit=_deepctr_fit),
+    Peer("autoint", "DeepCTR-Torch", "AutoInt", _deepctr("AutoInt", dnn_use_bn=True), _float_local_indices,
+         own_fit=_deepctr_fit),
+    Peer("fibinet", "DeepCTR-Torch", "FiBiNET", _deepctr("FiBiNET"), _float_local_indices,
+         own_fit=_deepctr_fit),
+)
+
+
 def peers_for(case: str, available: dict[str, str | None] | None = None) -> list[Peer]:
     """The peers of ``case`` whose library is installed (``available``: from :func:`installed`)."""
     available = installed() if available is None else available
-    return [p for p in PEERS if p.case == case and available.get(p.library)]
+    return [p for p in (*PEERS, *ZOO_PEERS) if p.case == case and available.get(p.library)]
