@@ -144,7 +144,7 @@ def test_peers_are_imported_lazily():
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
 
 
-@pytest.mark.parametrize("peer", peers.PEERS, ids=lambda p: f"{p.case}-{p.library}")
+@pytest.mark.parametrize("peer", (*peers.PEERS, *peers.ZOO_PEERS), ids=lambda p: f"{p.case}-{p.library}")
 def test_installed_peers_build_and_score(tiny, peer):
     if not peers.installed()[peer.library]:
         pytest.skip(f"{peer.library} is not installed ({peers.INSTALL_HINT})")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import models
+
 ARCH = {"embed_dim": 16, "hidden_units": (128, 64, 32), "dropout": 0.1, "num_layers": 3, "rank": 16, "num_experts": 4}
 _DEEP = {"embed_dim": ARCH["embed_dim"], "hidden_units": ARCH["hidden_units"], "dropout": ARCH["dropout"]}
 
@@ -31,6 +33,21 @@ CASES: dict[str, Case] = {
          "expert_form": "paper"},
     ),
 }
+
+
+# The model zoo (issue #14), each at its registry defaults except the common architecture's keys it takes;
+# a name joins CASES only once it is registered.
+ZOO = {"dnn": "DNN", "wide_deep": "Wide & Deep", "dcn_v1": "DCN (v1)", "xdeepfm": "xDeepFM", "autoint": "AutoInt+",
+       "fibinet": "FiBiNET", "finalmlp": "FinalMLP", "gdcn": "GDCN", "masknet": "MaskNet", "wukong": "Wukong"}
+
+
+def zoo_case(name: str) -> Case:
+    """The zoo family ``name`` with the common architecture's values for the hyperparameters it has."""
+    accepted = models.defaults(name)
+    return Case(ZOO[name], name, {k: v for k, v in ARCH.items() if k in accepted})
+
+
+CASES.update({name: zoo_case(name) for name in ZOO if name in models.available()})
 
 
 @dataclass(frozen=True)
@@ -73,6 +90,9 @@ class Settings:
     compile_cases: tuple[str, ...] = ("fm", "deepfm", "dcn_v2")
     parity_seeds: int = 2
     lever_steps: int = 20
+    quality_epochs: int = 15  # time to quality: at most this many epochs of each implementation
+    quality_patience: int = 2  # ... stopping after this many epochs without a better validation AUC
 
 
-QUICK = Settings(rows=5_000, rounds=1, latency_repeats=3, parity_seeds=1, compile_cases=(), lever_steps=3)
+QUICK = Settings(rows=5_000, rounds=1, latency_repeats=3, parity_seeds=1, compile_cases=(), lever_steps=3,
+              quality_epochs=3)

@@ -3,7 +3,8 @@
     python -m benchmarks.speed              # results/speed.md + results/speed.json (several minutes)
     python -m benchmarks.speed --quick      # small data, one round: checks the machinery in seconds
 
-For each family at one common architecture (:data:`ARCH`) it measures, interleaved so that
+For each family at one common architecture (:data:`ARCH`) it measures first the training seconds
+ours and each peer need to reach a common validation AUC (``benchmarks.speed.quality``), then, interleaved so that
 machine drift hits everyone alike: training samples/s through ``fit`` and through a bare loop
 over the same model, the peers' samples/s (the same bare loop, and their own ``fit`` where they
 have one) and validation AUC after the same epochs, forward latency at batch 1 and 4096, peak
@@ -27,7 +28,7 @@ from ..engine.environment import cpu_has_bf16, environment
 from . import peers as peer_registry
 from .cases import ARCH, CASES, QUICK, Settings
 from .levers import bf16_parity, measure_levers
-from .measure import built, execute, flops_per_sample, implementations, matmul_rate, measure_case
+from .measure import built, execute, flops_per_sample, implementations, matmul_rate, measure_case, measure_quality
 from .render import write
 from .workers import Worker, probe, run_probe
 
@@ -54,6 +55,8 @@ def run(s: Settings, cases: list[str], log=print) -> dict:
             entry["training"], entry["latency_ms"] = measure_case(
                 case, impls, lambda task: execute(task, dataset, s, available), worker, s,
                 len(dataset.train) * s.epochs, log)
+            entry["quality"] = measure_quality(case, impls, lambda task: execute(task, dataset, s, available), worker,
+                                               log)
             if s.memory:
                 entry["memory"] = {impl.name: run_probe(case, i, s.threads) for i, impl in enumerate(impls)}
                 entry["allocator"] = {mode: run_probe(case, 0, s.threads, mode) for mode in ("default", "retain")}

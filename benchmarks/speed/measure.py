@@ -22,6 +22,7 @@ from ..engine.step import train_step
 from ..engine.timing import median_ms, timings_ms
 from . import peers as peer_registry
 from .cases import ARCH, CASES, Settings
+from .quality import best_auc, time_to_quality
 
 
 def count_flops(fn: Callable[[], object]) -> int:
@@ -66,25 +67,49 @@ def roofline_fraction(flops_per_row: float, rows_per_second: float, peak_gflops:
 
 
 def bare_loop(
-    model, x, y, *, epochs: int, batch_size: int, seed: int, probabilities: bool = False, fused_adam: bool = True
+    model, x, y, *, epochs: int, batch_size: int, seed: int, probabilities: bool = False, fused_adam: bool = True,
+    after_epoch: Callable[[float], bool] | None = None,
 ) -> float:
-    """Seconds of ``epochs`` of plain minibatch Adam (lr 1e-3) on ``(x, y)``; no evaluation.
+    """Training seconds of ``epochs`` of plain minibatch Adam (lr 1e-3) on ``(x, y)``.
 
     Batches are slices of a per-epoch permutation, as in ``fit``. ``fused_adam``: fit's Adam
     (one fused kernel); otherwise ``torch.optim.Adam``'s default, as a plain loop uses it.
     ``probabilities``: the model returns click probabilities (BCE) rather than logits.
+    ``after_epoch(seconds so far)``: called after each epoch, outside the timed span (an
+    evaluation); returning True stops training.
     """
     torch.manual_seed(seed)
     shuffle = torch.Generator().manual_seed(seed)
     optimizer = make_optimizer(model, lr=1e-3, fused=fused_adam)
-    model.train()
-    start = time.perf_counter()
+    seconds = 0.0
     for _ in range(epochs):
+        model.train()
+        start = time.perf_counter()
         order = torch.randperm(len(x), generator=shuffle)
         xs, ys = x[order], y[order]
         for i in range(0, len(xs), batch_size):
             train_step(model, optimizer, xs[i : i + batch_size], ys[i : i + batch_size], probabilities=probabilities)
-    return time.perf_counter() - start
+        seconds += time.perf_counter() - start
+        if after_epoch is not None and after_epoch(seconds):
+            break
+    return seconds
+
+
+def quality_history(model, impl: Impl, dataset: Dataset, s: Settings, fused_adam: bool) -> list[dict]:
+    """Bare-loop training until validation AUC has not improved for ``s.quality_patience`` epochs (at most
+    ``s.quality_epochs``): ``[{"seconds": training seconds so far, "val_auc": ...}]`` per epoch."""
+    history: list[dict] = []
+    val_x = impl.encode(dataset.val.x)
+
+    def after_epoch(seconds: float) -> bool:
+        auc = evaluate(dataset.val.y, scores(model, val_x, impl.probabilities))["auc"]
+        history.append({"seconds": seconds, "val_auc": auc})
+        best = max(range(len(history)), key=lambda i: history[i]["val_auc"])
+        return len(history) - 1 - best >= s.quality_patience
+
+    bare_loop(model, impl.encode(dataset.train.x), dataset.train.y, epochs=s.quality_epochs, batch_size=s.batch_size,
+              seed=s.seed, probabilities=impl.probabilities, fused_adam=fused_adam, after_epoch=after_epoch)
+    return history
 
 
 @torch.inference_mode()
@@ -130,7 +155,8 @@ def execute(task: dict, dataset: Dataset, s: Settings, available: dict[str, str 
     """Run one measurement task in this process and return its numbers.
 
     ``{"kind": "train", "case", "impl", "how": "fit" | "bare" | "own", "levers": bool}``: train for
-    ``s.epochs`` and score the validation split; ``{"kind": "latency", "case", "impl", "batch"}``:
+    ``s.epochs`` and score the validation split; ``{"kind": "quality", "case", "impl", "levers": bool}``:
+    the per-epoch history of :func:`quality_history`; ``{"kind": "latency", "case", "impl", "batch"}``:
     median forward ms (or the error the implementation raised).
     """
     impl = implementations(task["case"], dataset.schema, available)[task["impl"]]
@@ -141,6 +167,8 @@ def execute(task: dict, dataset: Dataset, s: Settings, available: dict[str, str 
             return {"ms": median_ms(call, warmup=2, repeats=s.latency_repeats)}
         except Exception as e:  # a peer that cannot run this batch size: reported, not fatal
             return {"error": f"fails: {type(e).__name__}: {str(e).splitlines()[0][:80]}"}
+    if task["kind"] == "quality":
+        return {"history": quality_history(model, impl, dataset, s, fused_adam=task["levers"])}
     out = {}
     if task["how"] == "fit":
         result = fit(model, dataset, batch_size=s.batch_size, max_epochs=s.epochs, patience=s.epochs + 1, seed=s.seed)
@@ -166,6 +194,22 @@ def _training_plan(case: str, impls: list[Impl]) -> list[tuple[str, dict, bool]]
         if impl.own_fit is not None:
             plan.append((f"{impl.name}: own fit", {"impl": index, "how": "own", "levers": False}, False))
     return [(key, {"kind": "train", "case": case, "impl": 0, **task}, in_worker) for key, task, in_worker in plan]
+
+
+def measure_quality(case: str, impls: list[Impl], local: Callable[[dict], dict],
+                    worker: Callable[[dict], dict], log) -> dict:
+    """Per-epoch history of every implementation of ``case`` and ours against each peer in time to quality.
+
+    Ours trains in the worker with fit's levers, each peer as shipped in this process, as in the
+    samples/s comparison."""
+    histories = {}
+    for index, impl in enumerate(impls):
+        task = {"kind": "quality", "case": case, "impl": index, "levers": index == 0}
+        histories[impl.name] = (worker if index == 0 else local)(task)["history"]
+        log(f"  {case:10s} {impl.name:80s} best val AUC {best_auc(histories[impl.name]):.4f} "
+            f"in {len(histories[impl.name])} epoch(s)")
+    comparisons = {impl.name: time_to_quality(histories["ours"], histories[impl.name]) for impl in impls[1:]}
+    return {"histories": histories, "versus": comparisons}
 
 
 def measure_case(case: str, impls: list[Impl], local: Callable[[dict], dict], worker: Callable[[dict], dict],

@@ -23,6 +23,7 @@ import contextlib
 import importlib
 import importlib.metadata
 import importlib.util
+import inspect
 import io
 import sys
 import time
@@ -151,14 +152,12 @@ def _deepctr(cls: str, hparams: Hparams = lambda arch: {}, **fixed) -> Callable[
         columns = [
             deepctr.inputs.SparseFeat(f.name, f.vocab_size, embedding_dim=arch["embed_dim"]) for f in schema.fields
         ]
-        penalties = {"l2_reg_embedding": 0.0, "l2_reg_dnn": 0.0}
-        if cls != "PNN":  # PNN takes only the DNN columns and has no linear part
-            penalties["l2_reg_linear"] = 0.0
-        if cls in ("DCN", "DCNMix"):
-            penalties["l2_reg_cross"] = 0.0
-        linear = [] if cls == "PNN" else [columns]
+        model_class = getattr(deepctr.models, cls)
+        accepted = inspect.signature(model_class).parameters
+        penalties = {k: 0.0 for k in accepted if k.startswith("l2_reg_")}  # every L2 penalty it has
+        linear = [] if cls == "PNN" else [columns]  # PNN takes only the DNN columns and has no linear part
         seed = int(torch.randint(0, 2**31 - 1, ()).item())  # follows torch.manual_seed like ours
-        return getattr(deepctr.models, cls)(
+        return model_class(
             *linear, columns, dnn_hidden_units=arch["hidden_units"], dnn_dropout=arch["dropout"], seed=seed,
             **penalties, **hparams(arch), **fixed,
         )
@@ -196,8 +195,13 @@ class FuxiDCN(nn.Module):
     """FuxiCTR's parallel DCN (as its model zoo's DCNv2 composes it) from its own blocks.
 
     ``cat(cross_net(e), MLP_Block(e)) -> Linear(., 1)`` over one ``nn.Embedding`` on the global
-    indices (FuxiCTR keeps one per field; one table is the same lookup, done once).
+    indices (FuxiCTR keeps one per field; one table is the same lookup, done once). Initialised
+    as FuxiCTR's models initialise themselves (``BaseModel.reset_parameters``): every
+    ``nn.Linear`` Xavier-normal with zero bias, the embeddings N(0, 1e-4^2) (its
+    ``FeatureEmbedding`` default); the mixture cross net keeps its own Xavier-normal parameters.
     """
+
+    EMBEDDING_STD = 1e-4
 
     def __init__(self, schema: Schema, arch: dict, cross_net: nn.Module):
         super().__init__()
@@ -208,6 +212,12 @@ class FuxiDCN(nn.Module):
         self.dnn = mlp_block(width, hidden_units=list(arch["hidden_units"]), hidden_activations="ReLU",
                              dropout_rates=arch["dropout"], batch_norm=True)
         self.fc = nn.Linear(width + arch["hidden_units"][-1], 1)
+        for module in self.modules():
+            if type(module) is nn.Linear:
+                nn.init.xavier_normal_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+        nn.init.normal_(self.embedding.weight, std=self.EMBEDDING_STD)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, F] -> [B]
         e = self.embedding(x).flatten(1)
@@ -278,7 +288,23 @@ PEERS: tuple[Peer, ...] = (
 )
 
 
+# DeepCTR-Torch's models of the zoo families (issue #14); used once those names are registered.
+ZOO_PEERS: tuple[Peer, ...] = (
+    Peer("wide_deep", "DeepCTR-Torch", "WDL", _deepctr("WDL", dnn_use_bn=True), _float_local_indices,
+         own_fit=_deepctr_fit),
+    Peer("dcn_v1", "DeepCTR-Torch", "DCN(cross_parameterization='vector')",
+         _deepctr("DCN", _cross, cross_parameterization="vector", dnn_use_bn=True), _float_local_indices,
+         own_fit=_deepctr_fit),
+    Peer("xdeepfm", "DeepCTR-Torch", "xDeepFM", _deepctr("xDeepFM", dnn_use_bn=True), _float_local_indices,
+         own_fit=_deepctr_fit),
+    Peer("autoint", "DeepCTR-Torch", "AutoInt", _deepctr("AutoInt", dnn_use_bn=True), _float_local_indices,
+         own_fit=_deepctr_fit),
+    Peer("fibinet", "DeepCTR-Torch", "FiBiNET", _deepctr("FiBiNET"), _float_local_indices,
+         own_fit=_deepctr_fit),
+)
+
+
 def peers_for(case: str, available: dict[str, str | None] | None = None) -> list[Peer]:
     """The peers of ``case`` whose library is installed (``available``: from :func:`installed`)."""
     available = installed() if available is None else available
-    return [p for p in PEERS if p.case == case and available.get(p.library)]
+    return [p for p in (*PEERS, *ZOO_PEERS) if p.case == case and available.get(p.library)]
