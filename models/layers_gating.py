@@ -84,11 +84,12 @@ class MaskBlocks(nn.Module):
         self.hidden = nn.Parameter(stacked_xavier(k, in_dim, out_dim))  # U^T: [K, N, out]
         self.norm_weight = nn.Parameter(torch.ones(k, 1, out_dim))
         self.norm_bias = nn.Parameter(torch.zeros(k, 1, out_dim))
+        self.out_dim = out_dim  # a plain int, so exporters see a constant normalised shape
 
     def forward(self, e: torch.Tensor, h: torch.Tensor) -> torch.Tensor:  # [B, M], [B, N] -> [B, K out]
         k, wide, _ = self.project.shape
         aggregated = torch.relu(self.aggregate(e)).view(-1, k, wide).transpose(0, 1)  # [K, B, r N]
         mask = torch.baddbmm(self.project_bias, aggregated, self.project)  # m_k: [K, B, N]
         hidden = torch.bmm(mask * h, self.hidden)  # U_k (m_k * h): [K, B, out]
-        normed = F.layer_norm(hidden, hidden.shape[-1:]) * self.norm_weight + self.norm_bias  # [K, B, out]
+        normed = F.layer_norm(hidden, (self.out_dim,)) * self.norm_weight + self.norm_bias  # [K, B, out]
         return torch.relu(normed).transpose(0, 1).flatten(1)  # [B, K out]
