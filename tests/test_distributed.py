@@ -134,3 +134,20 @@ def test_comm_benchmark_splits_the_table_over_its_fields_and_names_the_takeover_
             {"rows": 1_000, "allreduce_ms": 30.0, "sparse_allreduce_ms": 2.0}]
     assert comm.takeover(rows).startswith("From 100 rows on")
     assert comm.takeover(rows[:1]).startswith("At every measured size")
+
+
+def test_torchrun_quick_run_writes_one_world_size_2_record_per_entry_and_reports_it(tmp_path):
+    """The command of the README: two gloo ranks under torchrun; rank 0 writes the records and the quick
+    leaderboard, which selects the world-size-2 records (and not an empty set-up)."""
+    import subprocess
+    import sys
+
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           "-m", "benchmarks.run", "--models", "lr", "--quick", "--threads", "1",
+                           "--out", str(tmp_path)], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    records = [json.loads(p.read_text()) for p in (tmp_path / "quick" / "records").rglob("*.json")]
+    assert [r["key"]["world_size"] for r in records] == [2]
+    board = (tmp_path / "quick" / "leaderboard.md").read_text()
+    assert "| LR" in board and "cpu x 2 process(es)" in board

@@ -286,12 +286,12 @@ def run(args, out: Path) -> int:
                 say(f"tuned in {time.perf_counter() - tick:.0f} s -> {manifest}")
     if placement.rank:
         return 1 if failed else 0
+    here = (args.threads, levers, placement.device.type, placement.world_size)  # the set-up this command ran
     if name is None:
         canonical = load_config(DEFAULT_CONFIG) if not args.quick else experiment
-        path = write_leaderboard(out, canonical, setup=(args.threads, levers) if args.quick else
-                                 (DEFAULT_THREADS, LEVERS))
+        path = write_leaderboard(out, canonical, setup=here if args.quick else (DEFAULT_THREADS, LEVERS, "cpu", 1))
     else:
-        path = write_leaderboard(out, experiment, report_dir=out / "runs" / name, setup=(args.threads, levers))
+        path = write_leaderboard(out, experiment, report_dir=out / "runs" / name, setup=here)
     if args.study:
         say(f"wrote {write_study(out, experiment, build_experiment(args, STUDY_CONFIG))}")
     say(f"wrote {path} in {time.perf_counter() - start:.1f} s")

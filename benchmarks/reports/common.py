@@ -26,24 +26,25 @@ def _config_part(key: dict) -> dict:
 
 
 def _setup(key: dict) -> str:
-    """Threads, levers, and device and world size (present in a key only off one CPU process)."""
-    return json.dumps([key["threads"], key["levers"], key.get("device"), key.get("world_size")], sort_keys=True)
+    """Threads, levers, device and world size (the last two are in a key only off one CPU process)."""
+    return json.dumps([key["threads"], key["levers"], key.get("device", "cpu"), key.get("world_size", 1)],
+                      sort_keys=True)
 
 
-def select_runs(records: list[dict], experiment: Experiment, setup: tuple[int, dict] | None = None
+def select_runs(records: list[dict], experiment: Experiment, setup: tuple[int, dict, str, int] | None = None
                 ) -> dict[str, dict[str, list[dict]]]:
     """``{variant: {label: records}}``: for every data set variant among ``records``, the seeds in
     ``experiment.seeds`` of each entry of ``experiment`` (retargeted to that data set), labelled as
     the experiment labels them; the experiment's own data set comes first.
 
-    ``setup``: (threads, speed levers) to keep; None keeps the newest setting of each section, so
+    ``setup``: (threads, speed levers, device, world size) to keep; None keeps the newest setting of each section, so
     a section never mixes thread counts or levers.
     """
     by_variant: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         if r["key"]["seed"] in experiment.seeds:
             by_variant[r["dataset"]["variant"]].append(r)
-    wanted_setup = None if setup is None else _setup({"threads": setup[0], "levers": setup[1]})
+    wanted_setup = None if setup is None else _setup(dict(zip(("threads", "levers", "device", "world_size"), setup)))
     selected = {}
     for variant, runs in sorted(by_variant.items(), key=lambda kv: (kv[1][0]["dataset"]["name"] != experiment.dataset,
                                                                     kv[0])):
