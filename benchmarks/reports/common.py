@@ -44,7 +44,8 @@ def select_runs(records: list[dict], experiment: Experiment, setup: tuple[int, d
     for r in records:
         if r["key"]["seed"] in experiment.seeds:
             by_variant[r["dataset"]["variant"]].append(r)
-    wanted_setup = None if setup is None else _setup(dict(zip(("threads", "levers", "device", "world_size"), setup)))
+    fields = ("threads", "levers", "device", "world_size")
+    wanted_setup = None if setup is None else _setup(dict(zip(fields, setup, strict=True)))
     selected = {}
     for variant, runs in sorted(by_variant.items(), key=lambda kv: (kv[1][0]["dataset"]["name"] != experiment.dataset,
                                                                     kv[0])):
