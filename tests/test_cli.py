@@ -76,6 +76,14 @@ def test_expected_situations_print_one_line_and_debug_shows_the_traceback(tmp_pa
     assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
 
 
+def test_movielens_not_fetched_is_one_line_saying_how_to_fetch(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CTRBENCH_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.delenv("CTRBENCH_ML100K", raising=False)
+    assert main(["--models", "lr", "--dataset", "ml100k", "--out", str(tmp_path / "out"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "python -m data.fetch ml100k" in err
+
+
 def test_table_without_columns_names_the_problem(tmp_path, capsys):
     csv = tmp_path / "t.csv"
     csv.write_text("label,a\n1,x\n0,y\n")

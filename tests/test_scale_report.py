@@ -30,13 +30,21 @@ def test_targets_met_and_not_met(tmp_path):
     (tmp_path / "45000000.json").write_text(json.dumps(record(45_000_000, 150.0, 3.5, 2.0, 9_000, None)))
     render(tmp_path, tmp_path / "out")
     text = (tmp_path / "out" / "scale.md").read_text()
-    assert "peak RSS of `encode_mmap` at 45,000,000 rows: 3.50 GB, target <= 3 GB: NOT met" in text
-    assert "peak RSS of `train_mmap` at 45,000,000 rows: 2.00 GB, target <= 3 GB: met" in text
+    assert "peak RSS of `encode_mmap` at 45,000,000 rows: 3.50 GB, target <= 3 GB at 45,000,000 rows: NOT met" in text
+    assert "peak RSS of `train_mmap` at 45,000,000 rows: 2.00 GB, target <= 3 GB at 45,000,000 rows: met" in text
     assert "mmap training speed at 5M rows: 95% of in-memory, target >= 90%: met" in text
     assert "encode speed: best 1,000,000 rows/s, target >= 500,000: met" in text
     table = [line for line in text.splitlines() if line.startswith("| 45,000,000")]
     assert "does not fit" in table[0] and "| 300,000 " in table[0]
     assert (tmp_path / "out" / "scale.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_memory_targets_are_not_judged_below_45m_rows(tmp_path):
+    (tmp_path / "5000000.json").write_text(json.dumps(record(5_000_000, 5.0, 1.0, 1.2, 9_500, 10_000)))
+    render(tmp_path, tmp_path / "out")
+    text = (tmp_path / "out" / "scale.md").read_text()
+    assert "target <= 3 GB at 45,000,000 rows: not measured at 45,000,000 rows (largest run: 5,000,000)" in text
+    assert ": met" not in text.split("mmap training speed")[0]
 
 
 def test_unknown_size_is_refused(capsys):

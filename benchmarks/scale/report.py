@@ -18,6 +18,7 @@ GB = 1 << 30
 TARGET_RSS_BYTES = 3 * GB
 TARGET_ENCODE_ROWS_PER_SECOND = 500_000
 TARGET_MMAP_SHARE = 0.9
+TARGET_ROWS = 45_000_000  # the memory targets hold at Criteo_x1's size
 
 
 def load_records(work: Path) -> list[dict]:
@@ -78,8 +79,12 @@ def targets(records: list[dict]) -> list[str]:
     lines = []
     for step in ("encode_mmap", "train_mmap"):
         rss = largest[step]["peak_rss_bytes"]
-        lines.append(f"- peak RSS of `{step}` at {largest['rows']:,} rows: {rss / GB:.2f} GB, target <= 3 GB: "
-                     f"{'met' if rss <= TARGET_RSS_BYTES else 'NOT met'}")
+        if largest["rows"] < TARGET_ROWS:
+            verdict = f"not measured at {TARGET_ROWS:,} rows (largest run: {largest['rows']:,})"
+        else:
+            verdict = "met" if rss <= TARGET_RSS_BYTES else "NOT met"
+        lines.append(f"- peak RSS of `{step}` at {largest['rows']:,} rows: {rss / GB:.2f} GB, target <= 3 GB at "
+                     f"{TARGET_ROWS:,} rows: {verdict}")
     five = next((r for r in records if r["rows"] == 5_000_000), None)
     if five and five.get("train_memory"):
         share = five["train_mmap"]["samples_per_second"] / five["train_memory"]["samples_per_second"]
