@@ -72,7 +72,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "--tune-config (or those named in --models) --trials trials of a seeded TPE search chosen on "
                         "validation AUC, each a record, and each winner rerun with the seeds; adds the tuned table")
     p.add_argument("--trials", type=int, metavar="N",
-                   help="trials per family for --tune (default: the tune config's; about 30 minutes on synthetic "
+                   help="trials per family for --tune (default: the tune config's; about 40 minutes on synthetic "
                         "here, see README)")
     p.add_argument("--tune-config", metavar="PATH", default=str(TUNE_CONFIG),
                    help="search spaces for --tune (TOML; format in benchmarks/harness/tune.py)")
