@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -151,11 +152,34 @@ def test_contention_is_flagged_when_the_load_exceeds_the_cores(monkeypatch):
     with contention.watch(threads=1) as busy:
         sum(range(10_000))
     assert busy["shared"] and busy["load"] == [CORES + 1.0, CORES + 1.0] and busy["cores"] == CORES
+
+
+def _machine(monkeypatch, others_per_second: float):
+    """A machine whose busy time is this process's CPU time plus ``others_per_second`` of other work."""
+    start = time.perf_counter()
     monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
-    with contention.watch(threads=1) as quiet:
-        sum(range(2_000_000))
-    assert quiet["cpu_seconds"] > 0 and 0 < quiet["share"]
-    assert quiet["shared"] == (quiet["share"] < contention.MIN_SHARE)
+    monkeypatch.setattr(contention, "machine_busy_seconds",
+                        lambda: time.process_time() + others_per_second * (time.perf_counter() - start))
+
+
+def test_other_processes_cpu_time_flags_a_figure_and_a_lone_single_thread_does_not(monkeypatch):
+    _machine(monkeypatch, others_per_second=0.0)
+    with contention.watch(threads=2) as alone:  # one thread busy of two: an idle machine all the same
+        end = time.perf_counter() + 0.3
+        while time.perf_counter() < end:
+            pass
+    assert alone["share"] < 0.75 and alone["others"] < 0.05 and not alone["shared"]
+    _machine(monkeypatch, others_per_second=CORES * 0.6)
+    with contention.watch(threads=2) as crowded:
+        time.sleep(0.3)
+    assert crowded["others"] > contention.MAX_OTHERS and crowded["shared"]
+
+
+def test_blocks_too_short_for_the_kernel_ticks_are_judged_by_the_load_alone(monkeypatch):
+    _machine(monkeypatch, others_per_second=CORES * 0.9)
+    with contention.watch(threads=1) as short:
+        pass
+    assert short["others"] is None and not short["shared"]
 
 
 def test_own_small_table_warns_marks_and_reports_under_its_run(tmp_path):
