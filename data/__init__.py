@@ -11,9 +11,9 @@ from .batches import batches, num_batches
 from .pipeline import LoadOptions
 from .raw import DataError
 from .registry import available, load, options, register
-from .schema import Dataset, Field, Schema, Split, validate_split
+from .schema import Dataset, Features, Field, Schema, Split, validate_split
 
 __all__ = [
-    "DataError", "Dataset", "Field", "LoadOptions", "Schema", "Split", "available", "batches", "load", "num_batches",
+    "DataError", "Dataset", "Features", "Field", "LoadOptions", "Schema", "Split", "available", "batches", "load", "num_batches",
     "options", "register", "validate_split",
 ]

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 import torch
 
-from .schema import Split
+from .schema import Features, Split
 
 BLOCK_ROWS = 1 << 16
 SHUFFLE_BLOCKS = 8
@@ -35,13 +35,17 @@ def batches(
     shuffle: bool = False,
     generator: torch.Generator | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield ``(x [B, F], y [B])`` covering every row exactly once; the last batch may be smaller."""
+    """Yield ``(x, y [B])`` covering every row exactly once; the last batch may be smaller.
+
+    ``x`` is the index tensor ``[B, F]``, or ``Features`` (indices and values) when the split has values.
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if split.disk is not None:
         yield from _disk_batches(split, batch_size, shuffle, generator)
         return
-    x, y = split.x, split.y
+    x = split.x if split.values is None else Features(split.x, split.values)
+    y = split.y
     if shuffle:
         order = torch.randperm(len(split), generator=generator)
         x, y = x[order], y[order]

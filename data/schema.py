@@ -1,10 +1,17 @@
 """Data contracts: Field, Schema, Split, Dataset.
 
-A data set is F categorical fields. Field ``f`` owns the global feature indices
+A data set is F fields. Field ``f`` owns the global feature indices
 ``offsets[f] .. offsets[f] + vocab_size - 1``; a row is the vector of its F global
 indices, exactly as in the reference study (10 fields, 72 features -> indices 0..71).
 Encoders of real data reserve local index 0 of a field as its out-of-vocabulary slot
 (``Field.oov=True``) and count it inside ``vocab_size``.
+
+A field has a kind (``FIELD_KINDS``): ``categorical`` (a value per index), ``bucketed`` (a
+number cut into bins or log buckets, each bin an index) or ``numeric`` (a number kept as a
+value: local index ``NUMBER`` carries the normalised number, local index ``NUMBER_MISSING``
+marks a missing one). A data set with a numeric field carries, beside the indices, a value per
+field and row (``Split.values``; 1 for the other kinds), and its batches are ``Features``:
+the field:index:value form of FM and libFFM. Data sets without numeric fields carry no values.
 """
 
 from __future__ import annotations
@@ -18,23 +25,34 @@ if TYPE_CHECKING:
     from .storage import OnDisk
 
 
+FIELD_KINDS = ("categorical", "bucketed", "numeric")
+NUMBER, NUMBER_MISSING = 0, 1  # the local indices of a numeric field
+
+
 @dataclass(frozen=True)
 class Field:
-    """One categorical field with ``vocab_size`` local values ``0 .. vocab_size - 1``.
+    """One field with ``vocab_size`` local values ``0 .. vocab_size - 1`` and a ``kind`` (``FIELD_KINDS``).
 
     ``oov=True`` means local index 0 is the out-of-vocabulary bucket: values never seen
-    in training (or too rare) map there.
+    in training (or too rare) map there. A ``numeric`` field has exactly two local values,
+    ``NUMBER`` (its value is the normalised number) and ``NUMBER_MISSING``, and no OOV slot.
     """
 
     name: str
     vocab_size: int
     oov: bool = False
+    kind: str = "categorical"
 
     def __post_init__(self):
         if not isinstance(self.vocab_size, int) or self.vocab_size < 1:
             raise ValueError(
                 f"Field {self.name!r}: vocab_size must be a positive integer, got {self.vocab_size!r}"
             )
+        if self.kind not in FIELD_KINDS:
+            raise ValueError(f"Field {self.name!r}: kind must be one of {FIELD_KINDS}, got {self.kind!r}")
+        if self.kind == "numeric" and (self.vocab_size != 2 or self.oov):
+            raise ValueError(f"Field {self.name!r}: a numeric field has vocab_size 2 (the number, missing) and "
+                             f"no OOV slot, got vocab_size={self.vocab_size}, oov={self.oov}")
         if self.oov and self.vocab_size < 2:
             raise ValueError(
                 f"Field {self.name!r}: a field with an OOV slot needs vocab_size >= 2, got {self.vocab_size}"
@@ -62,6 +80,11 @@ class Schema:
     @property
     def num_features(self) -> int:
         return self.offsets[-1] + self.fields[-1].vocab_size
+
+    @property
+    def has_values(self) -> bool:
+        """Whether a row carries values (some field is ``numeric``)."""
+        return any(f.kind == "numeric" for f in self.fields)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -95,7 +118,8 @@ class Schema:
         return torch.repeat_interleave(torch.arange(self.num_fields), sizes)
 
     def to_dict(self) -> dict:
-        return {"fields": [{"name": f.name, "vocab_size": f.vocab_size, "oov": f.oov} for f in self.fields]}
+        return {"fields": [{"name": f.name, "vocab_size": f.vocab_size, "oov": f.oov, "kind": f.kind}
+                           for f in self.fields]}
 
     @classmethod
     def from_dict(cls, d: dict) -> Schema:
@@ -112,9 +136,48 @@ class Schema:
         return f"Schema({self.num_fields} fields, {self.num_features} features: {inner})"
 
 
+@dataclass(frozen=True)
+class Features:
+    """A batch in field:index:value form: ``index`` int64 ``[B, F]`` global indices and ``value``
+    float32 ``[B, F]`` (the normalised number of a numeric field, 1 elsewhere).
+
+    Models take either a plain index tensor (every value 1) or ``Features``; the shared blocks
+    of ``models/layers.py`` read the values, so no family needs code of its own. The few tensor
+    operations the training loop applies to a batch (rows, slices, ``tensor_split``, device
+    moves) act on both parts.
+    """
+
+    index: torch.Tensor
+    value: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.index.shape[0]
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.index.shape
+
+    def __getitem__(self, rows) -> Features:
+        return Features(self.index[rows], self.value[rows])
+
+    def tensor_split(self, sections: int) -> list[Features]:
+        return [Features(i, v) for i, v in zip(self.index.tensor_split(sections), self.value.tensor_split(sections),
+                                                strict=True)]
+
+    def to(self, device, non_blocking: bool = False) -> Features:
+        return Features(self.index.to(device, non_blocking=non_blocking),
+                        self.value.to(device, non_blocking=non_blocking))
+
+    def pin_memory(self) -> Features:
+        return Features(self.index.pin_memory(), self.value.pin_memory())
+
+
 @dataclass
 class Split:
     """Rows of one split: ``x`` int64 ``[N, F]`` global indices, ``y`` float ``[N]`` of 0/1.
+
+    ``values`` float32 ``[N, F]`` holds the value of every field of every row when the schema
+    has numeric fields (None otherwise); ``rows`` then returns ``Features``.
 
     ``prob`` optionally holds the true click probability of every row (known for synthetic
     and generated data): the oracle no model beats in expectation. ``disk`` is set when the
@@ -126,9 +189,14 @@ class Split:
     y: torch.Tensor
     prob: torch.Tensor | None = None
     disk: OnDisk | None = None
+    values: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.x.shape[0]
+
+    def features(self, rows=slice(None)) -> torch.Tensor | Features:
+        """The model input of ``rows``: ``x[rows]``, or ``Features`` when the split has values."""
+        return self.x[rows] if self.values is None else Features(self.x[rows], self.values[rows])
 
     @property
     def positive_rate(self) -> float:
@@ -179,6 +247,12 @@ def validate_split(split: Split, schema: Schema, split_name: str, dataset: str =
         raise ValueError(f"{where}: y must be a 1-D tensor with {x.shape[0]} labels, got {_describe(y)}")
     if split.prob is not None and (split.prob.shape != y.shape):
         raise ValueError(f"{where}: prob must match y's shape {tuple(y.shape)}, got {tuple(split.prob.shape)}")
+    if schema.has_values != (split.values is not None):
+        raise ValueError(f"{where}: values must be given exactly when the schema has numeric fields "
+                         f"(it has {'some' if schema.has_values else 'none'})")
+    if split.values is not None and (split.values.shape != x.shape or not split.values.is_floating_point()):
+        raise ValueError(f"{where}: values must be a float tensor of x's shape {tuple(x.shape)}, "
+                         f"got {split.values.dtype} {tuple(split.values.shape)}")
     if split.disk is not None:
         return
     bad = ~((y == 0) | (y == 1))
