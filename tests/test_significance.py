@@ -78,3 +78,33 @@ def test_quality_plots_are_written(tmp_path):
     curve = learning_curve_plot({"A": history}, tmp_path, "toy")
     assert (name, curve) == ("toy_reliability.png", "toy_val_auc_vs_seconds.png")
     assert (tmp_path / name).stat().st_size > 0 and (tmp_path / curve).stat().st_size > 0
+
+
+
+def _section(tmp_path, probs, y, options):
+    """One section of data set "toy" (loader options after defaults: ``options``): a DNN row with its predictions."""
+    runs = []
+    for seed, p in enumerate(probs):
+        key = record_key(dataset="toy", dataset_options=options, model="dnn", hparams={}, train={}, seed=seed,
+                         threads=1)
+        write_predictions(record_path(tmp_path, key), {"test": (y, p)})
+        runs.append({"label": "DNN", "key": key, "status": "ok", "metrics": {"test_auc": stats.delong(y, p)[0][0]},
+                     "dataset": {"name": "toy", "info": {"options": options}}})
+    return {"DNN": runs}
+
+
+def test_values_vs_bins_pairs_sections_and_tests_the_paired_difference(tmp_path):
+    from benchmarks.reports import values
+
+    rng = np.random.default_rng(1)
+    y = np.arange(600) % 2
+    with_values, with_bins = _family(rng, y, 2.0), _family(rng, y, 0.5)
+    sections = {"toy": _section(tmp_path, with_values, y, {"seed": 0, "numeric_as": "value"}),
+                "toy-b": _section(tmp_path, with_bins, y, {"seed": 0, "numeric_as": "bins"}),
+                "toy-other": _section(tmp_path, with_bins, y, {"seed": 1, "numeric_as": "bins"})}
+    assert values.pairs(sections) == [("toy", "toy-b")]  # another split seed is another data set: not paired
+    lines = values.values_sections(sections, tmp_path)
+    row = next(line for line in "\n".join(lines).splitlines() if line.startswith("| DNN"))
+    expected = stats.compare_mean_aucs(y, with_values, with_bins, alternative="two-sided")
+    assert expected["diff"] > 0.1 and f"{expected['diff']:+.4f}" in row
+    assert values.values_sections({"toy": sections["toy"]}, tmp_path) == []

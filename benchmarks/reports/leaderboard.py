@@ -19,6 +19,7 @@ from .plots import plot
 from .quality_plots import learning_curve_plot, reliability_plot
 from .significance import interval_text, paired_marks, row_interval, row_predictions
 from .tuned import tuned_section
+from .values import values_sections
 from .web import write_page
 
 MARKS = {True: "≈", False: "", None: "n/a"}
@@ -160,6 +161,7 @@ def render(records: list[dict], experiment: Experiment, out_dir: Path, alpha: fl
             lines += [" ".join(f"![{n}]({n})" for n in names), ""]
         target = experiment.retarget(runs[0]["dataset"]["name"], runs[0]["dataset"]["options"])
         lines += tuned_section(records, target, out_dir, variant, labels)
+    lines += values_sections(selected, out_dir)
     return "\n".join(lines)
 
 
