@@ -136,6 +136,22 @@ def test_quick_run_of_our_models_end_to_end(tiny, tmp_path):
     assert (tmp_path / "speed.json").exists()
     assert report["cases"]["fm"]["flops_per_sample"]["forward"] == 0  # gathers and elementwise only
     assert report["cases"]["dcn_mix"]["training"]["ours: fit"]["samples_per_s"] > 0
+    served = report["cases"]["dcn_mix"]["latency_ms"].get(measure.ONNX_RUNTIME_IMPL)
+    if measure.onnxruntime_available():
+        assert served["1"] > 0 and served["4096"] > 0
+        serving = text.split("## Serving: eager PyTorch and ONNX Runtime")[1].split("##")[0]
+        assert f"| {report['cases']['dcn_mix']['label']} |" in serving
+    else:
+        assert served is None and "## Serving" not in text
+
+
+def test_serving_table_divides_eager_by_onnx_runtime(tiny):
+    entry = _entry("FM", 1e6, 1e6, 1.0)
+    entry["latency_ms"] = {"ours": {"1": 0.3, "4096": 8.0}, measure.ONNX_RUNTIME_IMPL: {"1": 0.1, "4096": 10.0}}
+    text = _cells("\n".join(render._render_serving(_report({"fm": entry}, {}))))
+    assert "| FM | 0.300 | 0.100 | 3.00x | 8.00 | 10.00 | 0.80x |" in text
+    del entry["latency_ms"][measure.ONNX_RUNTIME_IMPL]
+    assert render._render_serving(_report({"fm": entry}, {})) == []
 
 
 def test_peers_are_imported_lazily():

@@ -3,6 +3,7 @@ one training or latency task, and the interleaved rounds of one case."""
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ from ..engine.timing import median_ms, timings_ms
 from . import peers as peer_registry
 from .cases import ARCH, CASES, Settings
 from .quality import best_auc, time_to_quality
+
+ONNX_RUNTIME = "onnxruntime"
+ONNX_RUNTIME_IMPL = "ours, ONNX Runtime"  # ours exported to ONNX: a latency entry, not a training one
 
 
 def count_flops(fn: Callable[[], object]) -> int:
@@ -162,7 +166,9 @@ def execute(task: dict, dataset: Dataset, s: Settings, available: dict[str, str 
     impl = implementations(task["case"], dataset.schema, available)[task["impl"]]
     model = built(impl, s.seed)
     if task["kind"] == "latency":
-        call = forward_call(model.eval(), impl.encode(random_batch(dataset.schema, task["batch"])))
+        batch = impl.encode(random_batch(dataset.schema, task["batch"]))
+        call = forward_call(model.eval(), batch) if task.get("runtime") != ONNX_RUNTIME else \
+            onnx_call(model.eval(), dataset.schema, batch)
         try:
             return {"ms": median_ms(call, warmup=2, repeats=s.latency_repeats)}
         except Exception as e:  # a peer that cannot run this batch size: reported, not fatal
@@ -225,17 +231,34 @@ def measure_case(case: str, impls: list[Impl], local: Callable[[dict], dict], wo
                 entry["train_only_samples_per_s"] = max(entry.get("train_only_samples_per_s", 0.0),
                                                         result["train_only_samples_per_s"])
             log(f"  {case:10s} {key:80s} {rows / result['seconds'] / 1e3:8.1f}k rows/s  AUC {result['val_auc']:.4f}")
-    latency: dict[str, dict] = {impl.name: {} for impl in impls}
+    served = [(impl.name, index, None) for index, impl in enumerate(impls)]
+    if onnxruntime_available():
+        served.insert(1, (ONNX_RUNTIME_IMPL, 0, ONNX_RUNTIME))
+    latency: dict[str, dict] = {name: {} for name, _, _ in served}
     for _ in range(s.rounds):
-        for index, impl in enumerate(impls):
+        for name, index, runtime in served:
             for batch in (1, 4096):
                 result = (worker if index == 0 else local)(
-                    {"kind": "latency", "case": case, "impl": index, "batch": batch})
-                before = latency[impl.name].get(str(batch))
+                    {"kind": "latency", "case": case, "impl": index, "batch": batch, "runtime": runtime})
+                before = latency[name].get(str(batch))
                 value = result.get("ms", result.get("error"))
-                latency[impl.name][str(batch)] = min(before, value) if isinstance(before, float) and \
+                latency[name][str(batch)] = min(before, value) if isinstance(before, float) and \
                     isinstance(value, float) else value
     return training, latency
+
+
+def onnxruntime_available() -> bool:
+    """Whether the optional ``serve`` extra (onnx, onnxruntime) is installed."""
+    return importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None
+
+
+def onnx_call(model: torch.nn.Module, schema, x: torch.Tensor) -> Callable[[], list]:
+    """One ONNX Runtime forward of ``x`` through ``model`` exported as :mod:`benchmarks.export` does (same threads)."""
+    from ..export import session, to_onnx
+
+    served = session(to_onnx(model, schema))
+    feed = {"x": x.numpy()}
+    return lambda: served.run(None, feed)
 
 
 def forward_call(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], torch.Tensor]:

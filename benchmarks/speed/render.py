@@ -11,7 +11,7 @@ from data.atomic import write_text_atomically
 
 from . import peers as peer_registry
 from .cases import FIT_VS_BARE, ROOFLINE_TARGETS, TARGETS
-from .measure import roofline_fraction
+from .measure import ONNX_RUNTIME_IMPL, roofline_fraction
 
 AS_SHIPPED = ("bare loop", "own fit")
 WITH_OUR_LEVERS = ("bare loop, our levers",)
@@ -153,6 +153,7 @@ def render(report: dict) -> str:
                              "-" if "train_peak_mib" not in mem else f"{mem['train_peak_mib']:.1f}"])
     out += _table(["family", "implementation", "samples/s", "val AUC", "forward ms, batch 1",
                    "forward ms, batch 4096", "peak train MiB"], rows)
+    out += _render_serving(report)
     out += ["", "## FLOPs and the roofline", "",
             "Matrix-product FLOPs per sample (`torch.utils.flop_counter.FlopCounterMode`: mm, addmm, bmm; "
             "gathers and elementwise work are not counted, so FM and FFM count 0), as executed: DCN-Mix's C runs "
@@ -175,6 +176,28 @@ def render(report: dict) -> str:
         out += _render_levers(report)
     out += ["", "## Method", "", *_METHOD]
     return "\n".join(out) + "\n"
+
+
+def _render_serving(report: dict) -> list[str]:
+    """Forward latency of ours in eager PyTorch and through ONNX Runtime, per family (empty without the serve extra)."""
+    rows = []
+    for entry in report["cases"].values():
+        eager, served = entry["latency_ms"]["ours"], entry["latency_ms"].get(ONNX_RUNTIME_IMPL)
+        if served is None:
+            continue
+        row = [entry["label"]]
+        for batch in ("1", "4096"):
+            a, b = eager.get(batch), served.get(batch)
+            ratio = f"{a / b:.2f}x" if isinstance(a, float) and isinstance(b, float) else "-"
+            row += [_fmt_ms(a), _fmt_ms(b), ratio]
+        rows.append(row)
+    if not rows:
+        return []
+    return ["", "## Serving: eager PyTorch and ONNX Runtime", "",
+            "Ours exported with `benchmarks.export` (ONNX opset 17, TorchScript exporter), median forward ms on the "
+            "same random batch and the same threads; speedup = eager / ONNX Runtime.", "",
+            *_table(["family", "eager ms, batch 1", "ORT ms, batch 1", "ORT speedup, 1", "eager ms, batch 4096",
+                     "ORT ms, batch 4096", "ORT speedup, 4096"], rows)]
 
 
 def _render_quality(report: dict) -> list[str]:
