@@ -34,14 +34,10 @@ from data.atomic import write_atomically, write_text_atomically
 from .engine.latency import inference_call, random_batch
 from .engine.runtime import retain_freed_memory
 from .engine.timing import timings_ms
+from .harness.records import weights_path
 
 OPSET = 17
 BATCH_SIZES = (1, 4096)
-
-
-def weights_path(record_path: Path) -> Path:
-    """Where the trained ``state_dict`` of the record at ``record_path`` is kept: same name, suffix ``.pt``."""
-    return Path(record_path).with_suffix(".pt")
 
 
 def model_from_record(record: dict, schema: data.Schema, weights: Path | None) -> torch.nn.Module:

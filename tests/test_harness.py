@@ -1,11 +1,17 @@
+import importlib.util
 import json
 from dataclasses import replace
 
 import pytest
+import torch
+
+import data
 
 import benchmarks.harness.sweep as sweep
+from benchmarks.engine.metrics import evaluate
 from benchmarks.harness.config import ConfigError, load_config, parse_config
-from benchmarks.harness.records import REQUIRED, load_records, read_record, record_key, record_path, write_record
+from benchmarks.harness.records import (REQUIRED, load_records, read_record, record_key, record_path, weights_path,
+                                        write_record)
 from benchmarks.harness.sweep import run_experiment
 from benchmarks.reports.common import select_runs, summarize
 from benchmarks.reports.leaderboard import render
@@ -205,7 +211,7 @@ def test_grid_expands_to_every_cell():
     ("[run]\nseeds = [0, -1]", r"\[run\] seeds = \[0, -1\]; accepted: a non-empty list of integers >= 0"),
     ("[latency]\nbatch_sizes = [0]", r"\[latency\] batch_sizes = \[0\]; accepted: a non-empty list of integers >= 1"),
     ("[measure]\nspectrum = 1", r"\[measure\] spectrum = 1; accepted: true or false"),
-    ("[measure]\nflops = true", r"\[measure\]: unknown key\(s\) \['flops'\]; accepted: \['spectrum'\]"),
+    ("[measure]\nflops = true", r"\[measure\]: unknown key\(s\) \['flops'\]; accepted: \['serve', 'spectrum'\]"),
     ("[dataset]\nname = 3", r"\[dataset\] name = 3; accepted: a data set name"),
 ])
 def test_every_value_is_checked_at_load(tmp_path, text, message):
@@ -230,6 +236,30 @@ def test_spectrum_is_measured_only_when_the_config_asks(tmp_path):
     assert run_experiment(on, tmp_path / "off", threads=1).reused == 1
     run_experiment(replace(base, seeds=(0,), measure=frozenset({"spectrum"})), tmp_path / "lr", threads=1)
     assert load_records(tmp_path / "lr")[0]["spectrum"] is None  # nothing to measure in LR
+
+
+def test_serve_keeps_first_seed_weights_and_times_onnx_runtime(tmp_path):
+    from benchmarks import export
+    from benchmarks.reports.leaderboard import write_leaderboard
+
+    experiment = replace(parse_config(TINY).select(["lr"]), seeds=(0, 1), measure=frozenset({"serve"}))
+    run_experiment(experiment, tmp_path, threads=1)
+    records = sorted(load_records(tmp_path), key=lambda r: r["key"]["seed"])
+    assert records[1]["serve"] is None and not weights_path(record_path(tmp_path, records[1]["key"])).exists()
+    kept = weights_path(record_path(tmp_path, records[0]["key"]))
+    dataset = data.load(experiment.dataset, **experiment.dataset_options)
+    rebuilt = export.model_from_record(records[0], dataset.schema, kept)
+    with torch.inference_mode():  # the kept weights are the trained ones: they reproduce the recorded test AUC
+        probabilities = torch.sigmoid(rebuilt(dataset.test.x))
+    assert evaluate(dataset.test.y, probabilities)["auc"] == pytest.approx(records[0]["metrics"]["test_auc"], abs=1e-6)
+    served = records[0]["serve"]
+    if importlib.util.find_spec("onnxruntime") is None:
+        assert served["skipped"].startswith("onnx/onnxruntime not installed")
+        return
+    assert served["max_abs_difference"] < 1e-4
+    assert [t["batch_size"] for t in served["latency"]] == list(experiment.latency_batch_sizes)
+    md = write_leaderboard(tmp_path, experiment).read_text()
+    assert "ORT ms @ batch 1" in md and "ORT ms: the first seed's trained model" in md
 
 
 def test_quick_end_to_end(tmp_path):

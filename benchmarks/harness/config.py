@@ -17,6 +17,8 @@ batch_sizes = [1, 4096]
 
 [measure]                   # optional measurements after training
 spectrum = false            # DCN-V2 cross-matrix spectra and rank truncation (benchmarks.engine.spectrum)
+serve = false               # first seed of each entry: keep its weights (RECORD.pt) and check and time it
+                            # through ONNX Runtime (benchmarks.export; needs the serve extra)
 
 [[model]]                   # either a study preset ...
 preset = "DCN-V2 parallel, 3 layers"
@@ -90,7 +92,7 @@ TRAIN_OPTIONS = {
     "eval_batch_size": Option(int, 1),
 }
 TRAIN_KEYS = sorted(TRAIN_OPTIONS)
-MEASURES = ("spectrum",)
+MEASURES = ("spectrum", "serve")
 _ELSEWHERE = {  # settings that are not training options, and where they belong
     "seed": " (seeds go in [run] seeds)", "seeds": " (seeds go in [run] seeds)",
     "precision": " (a speed lever: --precision on the command line)",

@@ -57,6 +57,11 @@ def record_path(out_dir: Path, key: dict) -> Path:
     return Path(out_dir) / "records" / folder / f"{key['model']}-seed{key['seed']}-{key_hash(key)}.json"
 
 
+def weights_path(path: Path) -> Path:
+    """Where the trained ``state_dict`` of the record at ``path`` is kept (``serve`` measure): suffix ``.pt``."""
+    return Path(path).with_suffix(".pt")
+
+
 def write_record(path: Path, record: dict) -> None:
     """Write ``record`` as JSON via a temporary file and an atomic rename."""
     write_text_atomically(path, json.dumps(record, indent=1, sort_keys=True, default=float) + "\n")

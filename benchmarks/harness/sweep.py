@@ -13,6 +13,7 @@ latency, measures and writes records; a rank that raises ends the job with an er
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import traceback
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from tqdm.auto import tqdm
 
 import data
 import models
+from data.atomic import write_atomically
 
 from ..engine import contention, spectrum
 from ..engine.distributed import Placement, device_name
@@ -33,7 +35,7 @@ from ..engine.metrics import evaluate
 from ..engine.runtime import LATENCY_LEVERS, LEVERS
 from .config import Experiment, ModelEntry
 from .predictions import write_predictions
-from .records import dataset_variant, read_record, record_path, write_record
+from .records import dataset_variant, read_record, record_path, weights_path, write_record
 
 MIN_STEPS = 300  # a run planned with fewer optimiser steps: too few to compare families; warned and marked
 _FIT_DEFAULTS = {k: p.default for k, p in inspect.signature(fit).parameters.items()}
@@ -83,10 +85,12 @@ def run_one(entry: ModelEntry, seed: int, dataset: data.Dataset, summary: dict, 
         if placement.rank:
             return None
         probe = {k: v for k, v in levers.items() if k in LATENCY_LEVERS}
+        measured, weights = {}, None
         with contention.watch(key["threads"]) as during_latency:
             latency = {str(b): measure_latency(model, dataset.schema, b, **probe)
                        for b in experiment.latency_batch_sizes}
-        measured = {}
+            if "serve" in experiment.measure:
+                measured["serve"], weights = _serve(model, dataset, experiment, seed, placement)
         if "spectrum" in experiment.measure:
             measured["spectrum"] = None if init_cross is None else spectrum.analyze(model.cpu(), init_cross, dataset)
     except Exception as e:  # recorded, reported on the leaderboard; the sweep goes on
@@ -94,7 +98,7 @@ def run_one(entry: ModelEntry, seed: int, dataset: data.Dataset, summary: dict, 
             raise RuntimeError(f"rank {placement.rank} of {placement.world_size} failed on {entry.label}, "
                                f"seed {seed}: {type(e).__name__}: {e}") from e
         return record | {"status": "failed", "error": f"{type(e).__name__}: {e}",
-                         "traceback": traceback.format_exc(limit=-4)}, {}
+                         "traceback": traceback.format_exc(limit=-4)}, {}, None
     predictions = {s: (getattr(dataset, s).y.numpy(), p.numpy()) for s, p in result.predictions.items()}
     return record | {
         "status": "ok",
@@ -116,7 +120,24 @@ def run_one(entry: ModelEntry, seed: int, dataset: data.Dataset, summary: dict, 
         "history": result.history,
         "contention": {"train": during_training, "latency": during_latency},
         **measured,
-    }, predictions
+    }, predictions, weights
+
+
+def _serve(model: torch.nn.Module, dataset: data.Dataset, experiment: Experiment, seed: int,
+           placement: Placement) -> tuple[dict | None, dict | None]:
+    """The ``serve`` measure of one run and the weights to keep: for the experiment's first seed on CPU, the
+    ONNX export checked on the test split and timed against eager PyTorch (``benchmarks.export``); None for the
+    other seeds. Without the optional ``serve`` extra the record says so and the weights are still kept."""
+    if seed != experiment.seeds[0]:
+        return None, None
+    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if placement.device.type != "cpu":
+        return {"skipped": f"trained on {placement.device.type}; ONNX Runtime is timed on CPU runs"}, weights
+    if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None:
+        return {"skipped": "onnx/onnxruntime not installed (pip install -e '.[serve]')"}, weights
+    from ..export import serve_report  # the optional extra's code, imported only where it is installed
+
+    return serve_report(model.eval(), dataset, batch_sizes=experiment.latency_batch_sizes), weights
 
 
 def _placement_fields(placement: Placement) -> dict:
@@ -162,8 +183,10 @@ def run_experiment(experiment: Experiment, out_dir: Path, *, threads: int, force
         result = run_one(entry, seed, dataset, ds_summary, experiment, key, progress, placement)
         if result is None:  # not rank 0
             continue
-        record, predictions = result
+        record, predictions, weights = result
         write_predictions(path, predictions)  # first: a record on disk has its predictions (up to the size limit)
+        if weights is not None:
+            write_atomically(weights_path(path), lambda staged, weights=weights: torch.save(weights, staged))
         write_record(path, record)
         summary.ran += 1
         if record["status"] != "ok":

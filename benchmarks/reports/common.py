@@ -104,6 +104,10 @@ def summarize(label: str, runs: list[dict]) -> dict:
         "planned_steps": min((r["planned_steps"] for r in ok if "planned_steps" in r), default=None),
         "contended": any(part.get("shared") for r in ok for part in r.get("contention", {}).values()),
     })
+    served = next((r["serve"] for r in ok if (r.get("serve") or {}).get("latency")), None)
+    if served is not None:  # the first seed's model through ONNX Runtime (the serve measure)
+        row["onnx_latency"] = {str(t["batch_size"]): t["onnxruntime_ms"] for t in served["latency"]}
+        row["onnx_max_abs_difference"] = served["max_abs_difference"]
     for name in ("test_ece", "test_calibration_ratio", "quality_seconds", "quality_epochs"):
         if name in metric:  # recorded from record format 2 on
             row[name] = float(np.mean(metric[name]))

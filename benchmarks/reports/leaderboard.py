@@ -38,7 +38,10 @@ def table(rows: list[dict], oracle: dict | None, batch_sizes: list[str]) -> str:
     if oracle:
         headers.append("gap to oracle")
     headers += ["ECE", "mean pred / rate", "time to quality (s / epochs)", "params"]
-    headers += [f"ms @ batch {b}" for b in batch_sizes] + ["train samples/s", "epochs to best"]
+    served = any("onnx_latency" in r for r in rows)
+    headers += [f"ms @ batch {b}" for b in batch_sizes]
+    headers += [f"ORT ms @ batch {b}" for b in batch_sizes] if served else []
+    headers += ["train samples/s", "epochs to best"]
     body = []
     for r in sorted(rows, key=lambda r: -r["test_auc"][0] if "test_auc" in r else np.inf):
         if "test_auc" not in r:
@@ -52,6 +55,8 @@ def table(rows: list[dict], oracle: dict | None, batch_sizes: list[str]) -> str:
             cells.append(f"{r['test_auc'][0] - oracle['test']['auc']:+.4f}")
         cells += _quality(r) + [f"{r['params']:,}"]
         cells += [f"{r['latency'][b]:.3f}" if b in r["latency"] else "" for b in batch_sizes]
+        if served:
+            cells += [f"{r['onnx_latency'][b]:.3f}" if b in r.get("onnx_latency", {}) else "" for b in batch_sizes]
         cells += [f"{r['samples_per_second']:,.0f}", f"{r['best_epoch']:.1f}"]
         body.append(cells)
     if oracle:
@@ -79,8 +84,9 @@ def mark_rows(rows: list[dict], predictions: dict[str, tuple | None], alpha: flo
     return "welch"
 
 
-def notes(basis: str, alpha: float) -> list[str]:
-    """The bullets explaining the table; the first two sentences explain ≈ best."""
+def notes(basis: str, alpha: float, onnx_difference: float | None = None) -> list[str]:
+    """The bullets explaining the table; the first two sentences explain ≈ best. ``onnx_difference``: the largest
+    ONNX Runtime - PyTorch logit difference over the rows served through ONNX Runtime (None: none was)."""
     if basis == "paired":
         marks = (f"≈ best marks rows whose test AUC is not significantly below the best row's: each row is compared "
                  f"with the best on the same test rows by DeLong's paired test over all seeds of both, which counts "
@@ -100,7 +106,10 @@ def notes(basis: str, alpha: float) -> list[str]:
         "- Val AUC and logloss: mean ± standard deviation over seeds, on the restored best-validation weights. "
         "Latency: median forward time in inference mode; train samples/s: training steps of `fit`, evaluation "
         "excluded.",
-    ]
+    ] + ([f"- ORT ms: the first seed's trained model exported to ONNX (`benchmarks.export`, opset 17) and run by "
+          "ONNX Runtime on the same threads and batch sizes; its logits differ from PyTorch's by at most "
+          f"{onnx_difference:.2g} over every row's test split. `python -m benchmarks.export RECORD.json` "
+          "repeats it from the weights kept beside the record."] if onnx_difference is not None else [])
 
 
 class NoRecords(LookupError):
@@ -145,7 +154,8 @@ def render(records: list[dict], experiment: Experiment, out_dir: Path, alpha: fl
             row["label"] += _marks(row, len(experiment.seeds))
         oracle = next((r["dataset"]["oracle"] for r in runs if r["dataset"].get("oracle")), None)
         batch_sizes = sorted({b for r in runs if r["status"] == "ok" for b in r["latency"]}, key=int)
-        lines += header(variant, runs, notes(basis, alpha))
+        served = [r["onnx_max_abs_difference"] for r in rows if "onnx_max_abs_difference" in r]
+        lines += header(variant, runs, notes(basis, alpha, max(served) if served else None))
         lines += [table(rows, oracle, batch_sizes), ""]
         names = plot(rows, report_dir, variant, batch_sizes[-1], oracle and oracle["test"]["auc"]) \
             if any("test_auc" in r for r in rows) and batch_sizes else []
