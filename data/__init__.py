@@ -14,6 +14,6 @@ from .registry import available, load, options, register
 from .schema import Dataset, Features, Field, Schema, Split, validate_split
 
 __all__ = [
-    "DataError", "Dataset", "Features", "Field", "LoadOptions", "Schema", "Split", "available", "batches", "load", "num_batches",
-    "options", "register", "validate_split",
+    "DataError", "Dataset", "Features", "Field", "LoadOptions", "Schema", "Split", "available", "batches", "load",
+    "num_batches", "options", "register", "validate_split",
 ]
