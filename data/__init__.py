@@ -6,7 +6,7 @@
 (10, 72)
 """
 
-from . import sources, synthetic  # noqa: F401  (register their data sets)
+from . import sources, synthetic, synthetic_numeric  # noqa: F401  (register their data sets)
 from .batches import batches, num_batches
 from .pipeline import LoadOptions
 from .raw import DataError

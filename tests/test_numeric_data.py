@@ -9,7 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse
 import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 from test_real_data import criteo_rows, write_grouplens, write_lines
 
 import data
@@ -215,3 +218,38 @@ def test_ml100k_age_as_a_value_and_the_default_unchanged(tmp_path):
     assert implicit.schema.has_values
     with pytest.raises(ValueError, match=r"ml100k: numeric_as names unknown column\(s\) \['height'\]"):
         data.load("ml100k", path=folder, numeric_as={"height": "value"})
+
+
+# ---------------------------------------------------------------- synthetic-numeric
+
+def one_hot(split, num_features):
+    n, f = split.x.shape
+    return scipy.sparse.csr_matrix((np.ones(n * f), split.x.numpy().ravel(), np.arange(0, n * f + 1, f)),
+                                   shape=(n, num_features))
+
+
+def test_synthetic_numeric_values_and_bins_are_paired_and_binning_loses_to_the_oracle(tmp_cache):
+    values = data.load("synthetic-numeric")
+    bins = data.load("synthetic-numeric", numeric_as="bins")
+    assert [f.kind for f in values.schema.fields].count("numeric") == 7 and not bins.schema.has_values
+    assert {f.vocab_size for f in bins.schema.fields[3:]} == {2 + 10} and 40_000 <= len(values.train) <= 42_000
+    for split in ("train", "val", "test"):
+        a, b = getattr(values, split), getattr(bins, split)
+        assert torch.equal(a.y, b.y) and torch.equal(a.prob, b.prob) and torch.equal(a.x[:, :3], b.x[:, :3])
+    assert 0.15 < values.train.positive_rate < 0.25
+    assert values.info["numeric"]["spend"]["missing_rate"]["train"] == pytest.approx(0.1, abs=0.01)
+    oracle = roc_auc_score(values.test.y, values.test.prob)
+    linear = LogisticRegression(max_iter=2000).fit(one_hot(bins.train, bins.schema.num_features), bins.train.y)
+    binned = roc_auc_score(bins.test.y, linear.predict_proba(one_hot(bins.test, bins.schema.num_features))[:, 1])
+    assert oracle > binned + 0.05
+
+
+def test_synthetic_numeric_is_a_function_of_its_seed(tmp_path, monkeypatch):
+    first = data.load("synthetic-numeric", rows=2000)
+    monkeypatch.setenv("CTRBENCH_CACHE", str(tmp_path / "other"))
+    again = data.load("synthetic-numeric", rows=2000)
+    other = data.load("synthetic-numeric", rows=2000, seed=1)
+    assert torch.equal(first.train.values, again.train.values) and torch.equal(first.test.prob, again.test.prob)
+    assert not torch.equal(first.train.y[:500], other.train.y[:500])
+    with pytest.raises(ValueError, match="synthetic-numeric: the rows are drawn, not read; path must be None"):
+        data.load("synthetic-numeric", path="x.csv")

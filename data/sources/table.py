@@ -65,7 +65,7 @@ def table(options: TableOptions) -> Dataset:
 
     def read():
         if parquet:
-            yield from _parquet_chunks(file, wanted, options.rows)
+            yield from parquet_chunks(file, wanted, options.rows)
             return
         for chunk in read_blocks(file, columns=columns, sep=sep, header=True, quoted=True,
                                  rows=options.rows):
@@ -87,7 +87,7 @@ def _parquet_columns(file: Path) -> list[str]:
     return list(_parquet_file(file).schema_arrow.names)
 
 
-def _parquet_chunks(file: Path, columns: list[str], rows: int | None) -> Iterator[Chunk]:
+def parquet_chunks(file: Path, columns: list[str], rows: int | None) -> Iterator[Chunk]:
     first_row = 1
     for batch in _parquet_file(file).iter_batches(batch_size=_PARQUET_BATCH_ROWS, columns=columns):
         frame = batch.to_pandas()
