@@ -26,7 +26,9 @@ Field kinds (``FieldSpec.kind``):
   ``encode`` gives the indices and the values (1.0 for every other kind).
 
 ``log_bucket`` and ``quantile`` fields are ``bucketed`` fields of the schema, ``value`` fields
-``numeric`` ones, the rest ``categorical``.
+``numeric`` ones, the rest ``categorical``. A categorical field with a ``value_column`` carries
+that raw column's number as its value (libFFM's ``field:index:value``; 1.0 where missing):
+a ``valued`` field of the schema.
 
 Fitting sees only training rows (``partial_fit`` per chunk, then ``finish_fit``), so a data
 set of any length is counted in one streaming pass. Train/val/test membership is a seeded
@@ -63,6 +65,7 @@ class FieldSpec:
     kind: str = "categorical"
     num_bins: int | None = None
     scaling: str = "standardize"
+    value_column: str | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -70,14 +73,23 @@ class FieldSpec:
         check_scaling(self.scaling, f"field {self.name!r}")
         if self.num_bins is not None and (not isinstance(self.num_bins, int) or self.num_bins < 2):
             raise ValueError(f"field {self.name!r}: num_bins must be None or an integer >= 2, got {self.num_bins!r}")
+        if self.value_column is not None and self.kind != "categorical":
+            raise ValueError(f"field {self.name!r}: only a categorical field takes a value_column, got kind "
+                             f"{self.kind!r}")
 
     @property
     def numeric(self) -> bool:
         """Whether the raw column holds numbers (every kind but ``categorical``)."""
         return self.kind != "categorical"
 
+    @property
+    def valued(self) -> bool:
+        """Whether the field carries a value per row (a ``value`` field, or one with a ``value_column``)."""
+        return self.kind == "value" or self.value_column is not None
+
     def to_dict(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "num_bins": self.num_bins, "scaling": self.scaling}
+        return {"name": self.name, "kind": self.kind, "num_bins": self.num_bins, "scaling": self.scaling,
+                "value_column": self.value_column}
 
 
 class Encoder:
@@ -143,22 +155,24 @@ class Encoder:
 
     def encode(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """``(local, values, clipped)`` of the rows of ``frame``: local indices ``[n, F]`` int64 and,
-        when some field is a ``value`` field (else None), the values ``[n, F]`` float32 (the
-        normalised numbers, 1.0 where missing and in every other field) and which numbers were
-        clipped ``[n, F]`` bool."""
+        when some field is ``valued`` (else None), the values ``[n, F]`` float32 (the normalised
+        numbers of ``value`` fields, the raw ``value_column`` of the others that have one; 1.0 where
+        missing and in every other field) and which numbers were clipped ``[n, F]`` bool."""
         local = np.empty((len(frame), len(self.specs)), dtype=np.int64)
         values = np.ones(local.shape, dtype=np.float32) if self.has_values else None
         clipped = np.zeros(local.shape, dtype=bool) if self.has_values else None
         for f, spec in enumerate(self.specs):
             if spec.kind == "value":
                 local[:, f], values[:, f], clipped[:, f] = self.scalers[spec.name].encode(_numbers(frame[spec.name]))
-            else:
-                local[:, f] = self._transform_field(spec, frame[spec.name])
+                continue
+            local[:, f] = self._transform_field(spec, frame[spec.name])
+            if spec.value_column is not None:
+                values[:, f] = np.nan_to_num(_numbers(frame[spec.value_column]), nan=1.0)
         return local, values, clipped
 
     @property
     def has_values(self) -> bool:
-        return any(s.kind == "value" for s in self.specs)
+        return any(s.valued for s in self.specs)
 
     def _bins(self, spec: FieldSpec) -> int:
         return spec.num_bins or self.num_bins
@@ -180,7 +194,8 @@ class Encoder:
 
     def fields(self) -> list[Field]:
         sizes = self.vocab_sizes
-        return [Field(s.name, sizes[s.name], oov=s.kind != "value", kind=SCHEMA_KINDS[s.kind]) for s in self.specs]
+        return [Field(s.name, sizes[s.name], oov=s.kind != "value", kind=SCHEMA_KINDS[s.kind], valued=s.valued)
+                for s in self.specs]
 
     def rules(self) -> dict[str, str]:
         """One line per field saying how its raw values were encoded."""
@@ -223,7 +238,7 @@ class Encoder:
     @classmethod
     def load(cls, directory: Path) -> Encoder:
         meta = json.loads((directory / "encoder.json").read_text())
-        specs = [FieldSpec(f["name"], f["kind"], f["num_bins"], f["scaling"]) for f in meta["fields"]]
+        specs = [FieldSpec(**{k: v for k, v in f.items() if k not in ("hashed", "scaler")}) for f in meta["fields"]]
         encoder = cls(specs, min_count=meta["min_count"], num_bins=meta["num_bins"],
                       hash_buckets=meta["hash_buckets"])
         encoder._counts, encoder._samples, encoder._stats = {}, {}, {}

@@ -253,3 +253,51 @@ def test_synthetic_numeric_is_a_function_of_its_seed(tmp_path, monkeypatch):
     assert not torch.equal(first.train.y[:500], other.train.y[:500])
     with pytest.raises(ValueError, match="synthetic-numeric: the rows are drawn, not read; path must be None"):
         data.load("synthetic-numeric", path="x.csv")
+
+
+# ---------------------------------------------------------------- libFFM / libSVM text
+
+def ffm_lines(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    return [f"{int(i % 3 == 0)} 0:{rng.integers(0, 4)}:1 2:{rng.integers(0, 3)}:{rng.uniform(0.1, 2):.3f}"
+            + ("" if i % 5 == 0 else f" 1:{rng.integers(0, 6)}:0.5") for i in range(n)]
+
+
+def test_libffm_fields_indices_and_values(tmp_path):
+    lines = ffm_lines()
+    (tmp_path / "a.ffm").write_text("\n".join(lines) + "\n")
+    d = data.load("libffm", path=str(tmp_path / "a.ffm"), min_count=1)
+    assert d.schema.names == ("field0", "field1", "field2") and d.schema.has_values
+    assert all(f.valued and f.kind == "categorical" and f.oov for f in d.schema.fields)
+    split = data.splits.assign_splits(np.arange(1, len(lines) + 1), (0.8, 0.1, 0.1), 0)
+    test_lines = [line.split() for line, s in zip(lines, split, strict=True) if s == 2]
+    expected_f2 = [float(t[2].split(":")[2]) for t in test_lines]
+    expected_f1 = [0.5 if len(t) == 4 else 1.0 for t in test_lines]  # field 1 absent: missing, value 1
+    np.testing.assert_allclose(d.test.values[:, 2].numpy(), expected_f2, rtol=1e-6)
+    assert d.test.values[:, 1].tolist() == expected_f1 and (d.test.values[:, 0] == 1).all()
+    missing_f1 = d.test.x[:, 1] - d.schema.offsets[1] == 1
+    assert missing_f1.tolist() == [len(t) == 3 for t in test_lines]
+    assert d.test.y.tolist() == [float(t[0]) for t in test_lines]
+
+
+def test_libsvm_and_all_ones_values_carry_nothing(tmp_path):
+    (tmp_path / "a.svm").write_text("".join(f"{'+1' if i % 2 else '-1'} 3:1 {7 if i % 3 else 5}:1\n"
+                                            for i in range(200)))
+    d = data.load("libffm", path=str(tmp_path / "a.svm"), format="svm", min_count=1)
+    assert d.schema.names == ("i3", "i5", "i7") and not d.schema.has_values and d.train.values is None
+    assert d.info["positive_rate"]["train"] == pytest.approx(0.5, abs=0.1)
+
+
+def test_libffm_bad_lines_name_the_file_and_line(tmp_path):
+    lines = ffm_lines()
+    lines[9] = "1 0:1:1 0:2:1"
+    lines[20] = "0 0:1:x"
+    path = tmp_path / "a.ffm"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(data.DataError, match=r"a\.ffm, line 10: two features of one field: field 0 appears twice"):
+        data.load("libffm", path=str(path))
+    skipped = data.load("libffm", path=str(path), on_bad_rows="skip")
+    assert sum(skipped.info["rows"].values()) == len(lines) - 2
+    assert skipped.info["dropped"]["reasons"]["malformed feature"]["first"] == [21]
+    with pytest.raises(ValueError, match=r"libffm: format must be one of \['ffm', 'svm'\], got 'csv'"):
+        data.load("libffm", path=str(path), format="csv")
