@@ -68,7 +68,7 @@ def table(options: TableOptions) -> Dataset:
             yield from parquet_chunks(file, wanted, options.rows)
             return
         for chunk in read_blocks(file, columns=columns, sep=sep, header=True, quoted=True,
-                                 rows=options.rows):
+                                 rows=options.rows, numbers=tuple(numeric)):
             chunk.frame = chunk.frame[wanted]
             yield chunk
 
