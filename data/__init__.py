@@ -6,7 +6,7 @@
 (10, 72)
 """
 
-from . import sources, synthetic  # noqa: F401  (register their data sets)
+from . import sources, synthetic, synthetic_numeric  # noqa: F401  (register their data sets)
 from .batches import batches, num_batches
 from .pipeline import LoadOptions
 from .raw import DataError
@@ -14,6 +14,6 @@ from .registry import available, load, options, register
 from .schema import Dataset, Features, Field, Schema, Split, validate_split
 
 __all__ = [
-    "DataError", "Dataset", "Features", "Field", "LoadOptions", "Schema", "Split", "available", "batches", "load", "num_batches",
-    "options", "register", "validate_split",
+    "DataError", "Dataset", "Features", "Field", "LoadOptions", "Schema", "Split", "available", "batches", "load",
+    "num_batches", "options", "register", "validate_split",
 ]

@@ -1,5 +1,6 @@
 """Batch iteration over a Split: the one seam through which training, evaluation and the
-latency probe read rows, whether the split is in memory or memory-mapped.
+latency probe read rows, whether the split is in memory or memory-mapped, with values
+(``Features``) or without.
 
 In memory: with ``shuffle``, the rows are permuted once (one gather, seeded by
 ``generator``) and the batches are contiguous views of the permuted copy.
@@ -64,12 +65,12 @@ def _disk_batches(split: Split, batch_size: int, shuffle: bool, generator: torch
             yield split.disk.rows(start, min(start + batch_size, n))
         return
     blocks = torch.randperm(-(-n // BLOCK_ROWS), generator=generator).tolist()
-    x_left, y_left = split.x[:0].long(), split.y[:0]
+    x_left, y_left = split.disk.rows(0, 0)
     for first in range(0, len(blocks), SHUFFLE_BLOCKS):
         read = [split.disk.rows(b * BLOCK_ROWS, min((b + 1) * BLOCK_ROWS, n))
                 for b in blocks[first : first + SHUFFLE_BLOCKS]]
         order = torch.randperm(sum(len(y) for _, y in read), generator=generator)
-        x = torch.cat([x_left, torch.cat([x for x, _ in read])[order]])
+        x = _cat([x_left, _cat([x for x, _ in read])[order]])
         y = torch.cat([y_left, torch.cat([y for _, y in read])[order]])
         full = len(y) - len(y) % batch_size
         for start in range(0, full, batch_size):
@@ -77,3 +78,10 @@ def _disk_batches(split: Split, batch_size: int, shuffle: bool, generator: torch
         x_left, y_left = x[full:], y[full:]
     if len(y_left):
         yield x_left, y_left
+
+
+def _cat(parts: list) -> torch.Tensor | Features:
+    """Rows of ``parts`` (index tensors, or ``Features``) one after the other."""
+    if isinstance(parts[0], Features):
+        return Features(torch.cat([p.index for p in parts]), torch.cat([p.value for p in parts]))
+    return torch.cat(parts)

@@ -4,16 +4,16 @@ and the code that writes and reads it.
 Root: ``$CTRBENCH_CACHE`` if set, else ``~/.cache/ctrbench``. Layout::
 
     raw/<name>/                  fetched raw files (``python -m data.fetch ml100k``)
-    processed/<dataset>-<key>/   one encoded data set: {train,val,test}_{x,y[,prob]}.npy
+    processed/<dataset>-<key>/   one encoded data set: {train,val,test}_{x,y[,prob][,values]}.npy
                                  (``data.storage``), encoder.json/.npz, and last
                                  dataset.json (schema + audit), which marks it complete
     checksums.json               remembered SHA-256 of large files, by path, size and mtime
 
-``key`` hashes the checksums of the source files, every option that changes the encoding and
-``PIPELINE_VERSION``, so a changed file or option is processed afresh and an unchanged one
-is read back in seconds; a file that changed after it was cached is encoded again, and the
-load says so (``changed_files``). A processed folder is written whole or not at all
-(``data.atomic``).
+``key`` hashes the checksums of the source files, every option that changes the encoding, the
+source's field specs (kind, bins, scaling) and ``PIPELINE_VERSION``, so a changed file or option
+is processed afresh and an unchanged one is read back in seconds; a file that changed after it
+was cached is encoded again, and the load says so (``changed_files``). A processed folder is
+written whole or not at all (``data.atomic``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from .schema import Dataset, Schema
 from .splits import SPLITS
 from .storage import read_split, resolve_storage
 
-PIPELINE_VERSION = 2
+PIPELINE_VERSION = 3
 _REMEMBER_CHECKSUM_ABOVE = 64 << 20
 _CANNOT_WRITE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR)
 

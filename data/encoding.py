@@ -16,8 +16,19 @@ Field kinds (``FieldSpec.kind``):
   ``floor(ln(x) ** 2)`` for ``x > 2`` and the value itself otherwise; the resulting
   categories then follow the categorical rules. Unlike FuxiCTR's ``convert_to_bucket``,
   bucket ``k`` and the raw value ``k`` stay different categories;
-* ``"quantile"``: numbers cut into at most ``num_bins`` bins at quantiles of the training
-  values (duplicate edges merged); values beyond the training range fall in the end bins.
+* ``"quantile"``: numbers cut into at most ``num_bins`` bins (``FieldSpec.num_bins``, else the
+  encoder's) at quantiles of the training values (duplicate edges merged); values beyond the
+  training range fall in the end bins;
+* ``"value"``: a number kept as a value (``data.numeric``): a ``numeric`` field whose local
+  index ``NUMBER`` (0) carries the number normalised by ``FieldSpec.scaling`` (fitted on the
+  training rows, clipped) and whose local index ``NUMBER_MISSING`` (1) marks a missing number,
+  with value 1.0 (not 0, which would zero the missing slot's vector: see ``data.numeric``).
+  ``encode`` gives the indices and the values (1.0 for every other kind).
+
+``log_bucket`` and ``quantile`` fields are ``bucketed`` fields of the schema, ``value`` fields
+``numeric`` ones, the rest ``categorical``. A categorical field with a ``value_column`` carries
+that raw column's number as its value (libFFM's ``field:index:value``; 1.0 where missing):
+a ``valued`` field of the schema.
 
 Fitting sees only training rows (``partial_fit`` per chunk, then ``finish_fit``), so a data
 set of any length is counted in one streaming pass. Train/val/test membership is a seeded
@@ -36,23 +47,49 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.feather
 
+from .numeric import CLIP, NumberStats, Scaler, check_scaling
 from .schema import Field
 
 OOV, MISSING, FIRST_VALUE = 0, 1, 2
-KINDS = ("categorical", "log_bucket", "quantile")
+KINDS = ("categorical", "log_bucket", "quantile", "value")
+SCHEMA_KINDS = {"categorical": "categorical", "log_bucket": "bucketed", "quantile": "bucketed", "value": "numeric"}
 _LOG_BUCKET_TAG = np.uint64(0x9E3779B97F4A7C15)
 
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """One raw column and how it becomes a field: ``kind`` is one of ``KINDS``."""
+    """One raw column and how it becomes a field: ``kind`` is one of ``KINDS``; a ``quantile``
+    field may set its own ``num_bins``, a ``value`` field its ``scaling`` (``data.numeric``)."""
 
     name: str
     kind: str = "categorical"
+    num_bins: int | None = None
+    scaling: str = "standardize"
+    value_column: str | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"field {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
+        check_scaling(self.scaling, f"field {self.name!r}")
+        if self.num_bins is not None and (not isinstance(self.num_bins, int) or self.num_bins < 2):
+            raise ValueError(f"field {self.name!r}: num_bins must be None or an integer >= 2, got {self.num_bins!r}")
+        if self.value_column is not None and self.kind != "categorical":
+            raise ValueError(f"field {self.name!r}: only a categorical field takes a value_column, got kind "
+                             f"{self.kind!r}")
+
+    @property
+    def numeric(self) -> bool:
+        """Whether the raw column holds numbers (every kind but ``categorical``)."""
+        return self.kind != "categorical"
+
+    @property
+    def valued(self) -> bool:
+        """Whether the field carries a value per row (a ``value`` field, or one with a ``value_column``)."""
+        return self.kind == "value" or self.value_column is not None
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "num_bins": self.num_bins, "scaling": self.scaling,
+                "value_column": self.value_column}
 
 
 class Encoder:
@@ -66,8 +103,10 @@ class Encoder:
         self.vocab: dict[str, np.ndarray] = {}
         self.edges: dict[str, np.ndarray] = {}
         self.hashed: dict[str, int] = {}
-        self._counts = {s.name: _Counts() for s in self.specs if s.kind != "quantile"}
+        self.scalers: dict[str, Scaler] = {}
+        self._counts = {s.name: _Counts() for s in self.specs if s.kind in ("categorical", "log_bucket")}
         self._samples: dict[str, list[np.ndarray]] = {s.name: [] for s in self.specs if s.kind == "quantile"}
+        self._stats = {s.name: NumberStats(s.scaling) for s in self.specs if s.kind == "value"}
         self._values: dict[str, pa.Array] = {}
 
     def partial_fit(self, frame: pd.DataFrame) -> None:
@@ -76,6 +115,8 @@ class Encoder:
             if spec.kind == "quantile":
                 values = _numbers(frame[spec.name])
                 self._samples[spec.name].append(values[~np.isnan(values)])
+            elif spec.kind == "value":
+                self._stats[spec.name].add(_numbers(frame[spec.name]))
             else:
                 self._counts[spec.name].add(_values(spec, frame[spec.name]))
 
@@ -84,9 +125,12 @@ class Encoder:
         for spec in self.specs:
             if spec.kind == "quantile":
                 values = np.concatenate(self._samples.pop(spec.name))
-                quantiles = np.linspace(0, 1, self.num_bins + 1)[1:-1]
+                quantiles = np.linspace(0, 1, self._bins(spec) + 1)[1:-1]
                 edges = np.quantile(values, quantiles) if len(values) else np.empty(0)
                 self.edges[spec.name] = np.unique(edges)
+                continue
+            if spec.kind == "value":
+                self.scalers[spec.name] = self._stats.pop(spec.name).finish()
                 continue
             values, counts = self._counts.pop(spec.name).totals()
             kept = np.flatnonzero(counts >= self.min_count)
@@ -107,10 +151,31 @@ class Encoder:
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """Local indices ``[len(frame), num_fields]`` (int64) of the rows of ``frame``."""
-        out = np.empty((len(frame), len(self.specs)), dtype=np.int64)
+        return self.encode(frame)[0]
+
+    def encode(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """``(local, values, clipped)`` of the rows of ``frame``: local indices ``[n, F]`` int64 and,
+        when some field is ``valued`` (else None), the values ``[n, F]`` float32 (the normalised
+        numbers of ``value`` fields, the raw ``value_column`` of the others that have one; 1.0 where
+        missing and in every other field) and which numbers were clipped ``[n, F]`` bool."""
+        local = np.empty((len(frame), len(self.specs)), dtype=np.int64)
+        values = np.ones(local.shape, dtype=np.float32) if self.has_values else None
+        clipped = np.zeros(local.shape, dtype=bool) if self.has_values else None
         for f, spec in enumerate(self.specs):
-            out[:, f] = self._transform_field(spec, frame[spec.name])
-        return out
+            if spec.kind == "value":
+                local[:, f], values[:, f], clipped[:, f] = self.scalers[spec.name].encode(_numbers(frame[spec.name]))
+                continue
+            local[:, f] = self._transform_field(spec, frame[spec.name])
+            if spec.value_column is not None:
+                values[:, f] = np.nan_to_num(_numbers(frame[spec.value_column]), nan=1.0)
+        return local, values, clipped
+
+    @property
+    def has_values(self) -> bool:
+        return any(s.valued for s in self.specs)
+
+    def _bins(self, spec: FieldSpec) -> int:
+        return spec.num_bins or self.num_bins
 
     @property
     def vocab_sizes(self) -> dict[str, int]:
@@ -119,6 +184,8 @@ class Encoder:
         for spec in self.specs:
             if spec.kind == "quantile":
                 sizes[spec.name] = FIRST_VALUE + len(self.edges[spec.name]) + 1
+            elif spec.kind == "value":
+                sizes[spec.name] = 2
             elif spec.name in self.hashed:
                 sizes[spec.name] = FIRST_VALUE + self.hashed[spec.name]
             else:
@@ -126,14 +193,19 @@ class Encoder:
         return sizes
 
     def fields(self) -> list[Field]:
-        return [Field(name, size, oov=True) for name, size in self.vocab_sizes.items()]
+        sizes = self.vocab_sizes
+        return [Field(s.name, sizes[s.name], oov=s.kind != "value", kind=SCHEMA_KINDS[s.kind], valued=s.valued)
+                for s in self.specs]
 
     def rules(self) -> dict[str, str]:
         """One line per field saying how its raw values were encoded."""
         rules = {}
         for spec in self.specs:
             if spec.kind == "quantile":
-                rules[spec.name] = f"quantile bins fitted on train (num_bins={self.num_bins})"
+                rules[spec.name] = f"quantile bins fitted on train (num_bins={self._bins(spec)})"
+            elif spec.kind == "value":
+                rules[spec.name] = (f"value: {spec.scaling} fitted on train, clipped to {list(CLIP[spec.scaling])}; "
+                                    "missing -> its own index with value 1")
             elif spec.name in self.hashed:
                 rules[spec.name] = f"hashed into {self.hashed[spec.name]} buckets"
             else:
@@ -146,7 +218,9 @@ class Encoder:
         meta = {
             "min_count": self.min_count, "num_bins": self.num_bins, "hash_buckets": self.hash_buckets,
             "fields": [
-                {"name": s.name, "kind": s.kind, "hashed": self.hashed.get(s.name)} for s in self.specs
+                {**s.to_dict(), "hashed": self.hashed.get(s.name),
+                 "scaler": self.scalers[s.name].to_dict() if s.name in self.scalers else None}
+                for s in self.specs
             ],
         }
         (directory / "encoder.json").write_text(json.dumps(meta, indent=1))
@@ -164,10 +238,10 @@ class Encoder:
     @classmethod
     def load(cls, directory: Path) -> Encoder:
         meta = json.loads((directory / "encoder.json").read_text())
-        specs = [FieldSpec(f["name"], f["kind"]) for f in meta["fields"]]
+        specs = [FieldSpec(**{k: v for k, v in f.items() if k not in ("hashed", "scaler")}) for f in meta["fields"]]
         encoder = cls(specs, min_count=meta["min_count"], num_bins=meta["num_bins"],
                       hash_buckets=meta["hash_buckets"])
-        encoder._counts, encoder._samples = {}, {}
+        encoder._counts, encoder._samples, encoder._stats = {}, {}, {}
         vocabulary = pa.feather.read_table(directory / "vocabulary.arrow")
         with np.load(directory / "encoder.npz") as arrays:
             for i, f in enumerate(meta["fields"]):
@@ -175,6 +249,8 @@ class Encoder:
                     encoder.hashed[f["name"]] = f["hashed"]
                 elif f["kind"] == "quantile":
                     encoder.edges[f["name"]] = arrays[f"edges_{i}"]
+                elif f["kind"] == "value":
+                    encoder.scalers[f["name"]] = Scaler(**f["scaler"])
                 else:
                     encoder.vocab[f["name"]] = arrays[f"vocab_{i}"]
                     encoder._values[f["name"]] = vocabulary.column(f"values_{i}").chunk(0).flatten()

@@ -1,5 +1,8 @@
 """Criteo- and Avazu-format files drawn from a planted click model with a known truth.
 
+``python -m data.generate table --rows N --columns C --out PATH`` writes a numeric CSV instead:
+a 0/1 ``label`` and ``C`` numeric columns ``x0 ..`` (see ``generate_table``), for load-speed runs.
+
 ``python -m data.generate criteo --rows N --out PATH [--seed S]`` (or ``avazu``) writes ``PATH``
 in the real raw format (Criteo: tab-separated, no header, label, 13 integers, 26 hashed
 categories; Avazu: CSV with its header, ``id``, ``click``, ``hour`` and 21 categories) and
@@ -120,17 +123,48 @@ def generate(name: str, rows: int, out: Path, seed: int = 0) -> None:
         raise ValueError(f"rows must be an integer >= 1, got {rows!r}")
     fmt = FORMATS[name]
     bias = _bias(fmt, seed)
+    draw = lambda start: _chunk(fmt, np.random.default_rng([seed, start // CHUNK_ROWS]),  # noqa: E731
+                                min(CHUNK_ROWS, rows - start), start, rows, bias)
+    _write(out, rows, draw, fmt.sep, fmt.sep.join(c.name for c in fmt.columns) + "\n" if fmt.header else None)
+
+
+def generate_table(rows: int, columns: int, out: Path, seed: int = 0) -> None:
+    """A numeric CSV: ``label`` and ``columns`` columns ``x<j>`` (4 decimals), column ``j`` a normal
+    (even ``j``) or log-normal (odd ``j``) draw with 1% empty cells; ``label`` is Bernoulli of
+    ``sigmoid(sum_j w_j z_j - 1)``, ``z_j`` the standardised draw, ``w_j ~ N(0, 1 / columns)``.
+    Truth is written to ``out.prob.npy`` as for the other formats."""
+    for name, value in (("rows", rows), ("columns", columns)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    weights = np.random.default_rng([seed, 1 << 41]).normal(0, columns ** -0.5, columns)
+    names = ["label", *(f"x{j}" for j in range(columns))]
+
+    def draw(start: int):
+        rng = np.random.default_rng([seed, start // CHUNK_ROWS])
+        n = min(CHUNK_ROWS, rows - start)
+        z = rng.normal(0, 1, (n, columns))
+        prob = 1 / (1 + np.exp(-(z @ weights - 1)))
+        raw = np.where(np.arange(columns) % 2, np.exp(z), z).round(4)
+        missing = rng.random((n, columns)) < 0.01
+        arrays = [pa.array((rng.random(n) < prob).astype(np.int8))]
+        arrays += [pa.array(raw[:, j], mask=missing[:, j]) for j in range(columns)]
+        return pa.table(arrays, names=names), prob.astype(np.float32)
+
+    _write(out, rows, draw, ",", ",".join(names) + "\n")
+
+
+def _write(out: Path, rows: int, draw, sep: str, header: str | None) -> None:
+    """Write the tables ``draw(start)`` of every chunk to ``out`` and their probabilities to
+    ``out.prob.npy``, both atomically, drawing the next chunk while writing this one."""
     out = Path(out)
 
     def write_file(staged: Path) -> None:
         def write_prob(staged_prob: Path) -> None:
             prob = open_memmap(staged_prob, mode="w+", dtype=np.float32, shape=(rows,))
-            options = pacsv.WriteOptions(include_header=False, delimiter=fmt.sep, quoting_style="none")
-            draw = lambda start: _chunk(fmt, np.random.default_rng([seed, start // CHUNK_ROWS]),  # noqa: E731
-                                        min(CHUNK_ROWS, rows - start), start, rows, bias)
+            options = pacsv.WriteOptions(include_header=False, delimiter=sep, quoting_style="none")
             with pa.OSFile(str(staged), "wb") as sink, ThreadPoolExecutor(1) as pool:
-                if fmt.header:
-                    sink.write(fmt.sep.join(c.name for c in fmt.columns).encode() + b"\n")
+                if header:
+                    sink.write(header.encode())
                 ahead = pool.submit(draw, 0)
                 for start in range(0, rows, CHUNK_ROWS):
                     table, p = ahead.result()
@@ -247,7 +281,8 @@ def _mix(x: np.ndarray) -> np.ndarray:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m data.generate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("format", choices=sorted(FORMATS))
+    parser.add_argument("format", choices=[*sorted(FORMATS), "table"])
+    parser.add_argument("--columns", type=int, default=100, help="numeric columns (format table only)")
     parser.add_argument("--rows", type=int, required=True, help="data rows to write")
     parser.add_argument("--out", type=Path, required=True, help="the file to write (and OUT.prob.npy)")
     parser.add_argument("--seed", type=int, default=0)
@@ -255,7 +290,10 @@ def main(argv=None) -> int:
     if args.rows < 1:
         parser.error(f"--rows must be >= 1, got {args.rows}")
     started = time.perf_counter()
-    generate(args.format, args.rows, args.out, args.seed)
+    if args.format == "table":
+        generate_table(args.rows, args.columns, args.out, args.seed)
+    else:
+        generate(args.format, args.rows, args.out, args.seed)
     seconds = time.perf_counter() - started
     print(f"{args.out}: {args.rows} rows in {seconds:.1f} s ({args.rows / seconds:,.0f} rows/s)", file=sys.stderr)
     return 0

@@ -10,7 +10,9 @@ in two streaming passes over ``source.read()``,
    ``info["dropped"]``;
 2. assigns each record to train / val / test (``data.splits``) and fits the ``Encoder`` on
    the training rows only;
-3. encodes every split into global indices and writes the result, the fitted encoder and the
+3. encodes every split into global indices (and values, when a field keeps its number as a
+   value: ``info["numeric"]`` then holds per such column the fitted statistics, the missing
+   rate and the clipped share per split) and writes the result, the fitted encoder and the
    audit to the cache (``data.cache``), from where the next load reads it back.
 """
 
@@ -94,7 +96,8 @@ def load_source(source: Source, options: LoadOptions) -> Dataset:
     files = {**source.files, **({source.truth.name: source.truth} if source.truth else {})}
     checksums = {name: file_checksum(path) for name, path in files.items()}
     paths = {name: str(Path(path).resolve()) for name, path in files.items()}
-    directory = processed_dir(source.dataset, checksums=checksums, options=options.key())
+    directory = processed_dir(source.dataset, checksums=checksums, options=options.key(),
+                              fields=[spec.to_dict() for spec in source.fields])
     cache, changed = "hit", []
     if not is_complete(directory):
         changed = changed_files(source.dataset, options.key(), checksums, paths)
@@ -122,7 +125,7 @@ class _Part:
 
 
 def _clean(source: Source, options: LoadOptions) -> Iterator[_Part]:
-    numeric = [s.name for s in source.fields if s.kind != "categorical"]
+    numeric = [s.name for s in source.fields if s.numeric]
     truth = np.load(source.truth, mmap_mode="r") if source.truth else None
     for chunk in _read_ahead(source.read()):
         raw_label = chunk.frame[source.label]
@@ -211,21 +214,27 @@ def _encode(folder: Path, source: Source, options: LoadOptions, checksums: dict,
     encoder.finish_fit()
     schema = Schema(encoder.fields())
     offsets = np.array(schema.offsets, dtype=np.int64)
-    writer = SplitWriter(folder, audit.rows, schema.num_fields, schema.num_features, source.truth is not None)
+    writer = SplitWriter(folder, audit.rows, schema.num_fields, schema.num_features, source.truth is not None,
+                         schema.has_values)
     oov = np.zeros((3, schema.num_fields), np.int64)
-    missing = np.zeros(schema.num_fields, np.int64)
+    missing = np.zeros((3, schema.num_fields), np.int64)
+    clipped = np.zeros((3, schema.num_fields), np.int64)
     for part in _clean(source, options):
-        local = encoder.transform(part.frame)
-        missing += (local == MISSING).sum(0)
+        local, values, clips = encoder.encode(part.frame)
         for s in range(3):
             rows = part.split == s
             if not writer.fits(s, int(rows.sum())):
                 raise _changed_while_reading(source)
-            writer.append(s, local[rows] + offsets, part.labels[rows], None if part.prob is None else part.prob[rows])
+            writer.append(s, local[rows] + offsets, part.labels[rows], None if part.prob is None else part.prob[rows],
+                          None if values is None else values[rows])
             oov[s] += (local[rows] == OOV).sum(0)
+            missing[s] += (local[rows] == MISSING).sum(0)
+            if clips is not None:
+                clipped[s] += clips[rows].sum(0)
     if not writer.complete():
         raise _changed_while_reading(source)
     names = list(schema.names)
+    categorical = [i for i, f in enumerate(schema.fields) if f.kind != "numeric"]
     fractions = "/".join(f"{f:g}" for f in options.split)
     info = {
         "label": source.label_rule,
@@ -235,9 +244,15 @@ def _encode(folder: Path, source: Source, options: LoadOptions, checksums: dict,
         "positive_rate": {name: round(float(audit.positives[s] / audit.rows[s]), 4)
                           for s, name in enumerate(SPLITS)},
         "vocab_size": encoder.vocab_sizes,
-        "oov_rate": {name: {f: round(float(oov[s, i] / audit.rows[s]), 5) for i, f in enumerate(names)}
+        "oov_rate": {name: {names[i]: round(float(oov[s, i] / audit.rows[s]), 5) for i in categorical}
                      for s, name in enumerate(SPLITS)},
-        "missing": {f: int(missing[i]) for i, f in enumerate(names)},
+        "missing": {f: int(missing[:, i].sum()) for i, f in enumerate(names)},
+        "numeric": {f: {**scaler.describe(),
+                        "missing_rate": {name: round(float(missing[s, i] / audit.rows[s]), 5)
+                                         for s, name in enumerate(SPLITS)},
+                        "clipped_share": {name: round(float(clipped[s, i] / audit.rows[s]), 5)
+                                          for s, name in enumerate(SPLITS)}}
+                    for i, f in enumerate(names) if (scaler := encoder.scalers.get(f))},
         "dropped": {"rows": int(audit.dropped), "reasons": audit.reasons},
         "checksum": checksums,
         "files": paths,

@@ -104,6 +104,8 @@ def parse_numbers(chunk: Chunk, columns) -> None:
     parsed = {}
     for column in columns:
         raw = chunk.frame[column]
+        if pd.api.types.is_float_dtype(raw.dtype):
+            continue
         values = _arrow_floats(raw)
         if values is None:
             values = _floats(raw)

@@ -10,8 +10,8 @@ A field has a kind (``FIELD_KINDS``): ``categorical`` (a value per index), ``buc
 number cut into bins or log buckets, each bin an index) or ``numeric`` (a number kept as a
 value: local index ``NUMBER`` carries the normalised number, local index ``NUMBER_MISSING``
 marks a missing one). A data set with a numeric field carries, beside the indices, a value per
-field and row (``Split.values``; 1 for the other kinds), and its batches are ``Features``:
-the field:index:value form of FM and libFFM. Data sets without numeric fields carry no values.
+field and row (``Split.values``; 1 for fields that are not ``valued``), and its batches are ``Features``:
+the field:index:value form of FM and libFFM. Data sets without valued fields carry no values.
 """
 
 from __future__ import annotations
@@ -36,14 +36,19 @@ class Field:
     ``oov=True`` means local index 0 is the out-of-vocabulary bucket: values never seen
     in training (or too rare) map there. A ``numeric`` field has exactly two local values,
     ``NUMBER`` (its value is the normalised number) and ``NUMBER_MISSING``, and no OOV slot.
+    ``valued`` says whether the field carries a value per row: always for a numeric field (set
+    here), and for a categorical field read with values (libFFM's ``field:index:value``).
     """
 
     name: str
     vocab_size: int
     oov: bool = False
     kind: str = "categorical"
+    valued: bool = False
 
     def __post_init__(self):
+        if self.kind == "numeric":
+            object.__setattr__(self, "valued", True)
         if not isinstance(self.vocab_size, int) or self.vocab_size < 1:
             raise ValueError(
                 f"Field {self.name!r}: vocab_size must be a positive integer, got {self.vocab_size!r}"
@@ -83,8 +88,8 @@ class Schema:
 
     @property
     def has_values(self) -> bool:
-        """Whether a row carries values (some field is ``numeric``)."""
-        return any(f.kind == "numeric" for f in self.fields)
+        """Whether a row carries values (some field is ``valued``: every numeric one)."""
+        return any(f.valued for f in self.fields)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -118,8 +123,8 @@ class Schema:
         return torch.repeat_interleave(torch.arange(self.num_fields), sizes)
 
     def to_dict(self) -> dict:
-        return {"fields": [{"name": f.name, "vocab_size": f.vocab_size, "oov": f.oov, "kind": f.kind}
-                           for f in self.fields]}
+        return {"fields": [{"name": f.name, "vocab_size": f.vocab_size, "oov": f.oov, "kind": f.kind,
+                            "valued": f.valued} for f in self.fields]}
 
     @classmethod
     def from_dict(cls, d: dict) -> Schema:
@@ -177,7 +182,7 @@ class Split:
     """Rows of one split: ``x`` int64 ``[N, F]`` global indices, ``y`` float ``[N]`` of 0/1.
 
     ``values`` float32 ``[N, F]`` holds the value of every field of every row when the schema
-    has numeric fields (None otherwise); ``rows`` then returns ``Features``.
+    has valued fields (None otherwise); ``rows`` then returns ``Features``.
 
     ``prob`` optionally holds the true click probability of every row (known for synthetic
     and generated data): the oracle no model beats in expectation. ``disk`` is set when the
@@ -248,7 +253,7 @@ def validate_split(split: Split, schema: Schema, split_name: str, dataset: str =
     if split.prob is not None and (split.prob.shape != y.shape):
         raise ValueError(f"{where}: prob must match y's shape {tuple(y.shape)}, got {tuple(split.prob.shape)}")
     if schema.has_values != (split.values is not None):
-        raise ValueError(f"{where}: values must be given exactly when the schema has numeric fields "
+        raise ValueError(f"{where}: values must be given exactly when the schema has valued fields "
                          f"(it has {'some' if schema.has_values else 'none'})")
     if split.values is not None and (split.values.shape != x.shape or not split.values.is_floating_point()):
         raise ValueError(f"{where}: values must be a float tensor of x's shape {tuple(x.shape)}, "

@@ -3,7 +3,9 @@ memory or memory-mapped.
 
 Each split is ``<split>_x.npy`` (global indices ``[N, F]``, int32, or int64 when a schema has
 2**31 or more features), ``<split>_y.npy`` (labels ``[N]``, float32 0/1) and, when the source
-knows it, ``<split>_prob.npy`` (the true click probability ``[N]``, float32). ``.npy`` via
+knows it, ``<split>_prob.npy`` (the true click probability ``[N]``, float32) and, when the
+schema has numeric fields, ``<split>_values.npy`` (the value of every field ``[N, F]``, float32;
+see ``data.schema.Features``). ``.npy`` via
 ``numpy.lib.format.open_memmap`` was chosen over Arrow IPC and Parquet because a fixed-width
 row-major array is what training reads: row ``i`` is at a computable byte offset, so a block of
 rows is one contiguous read with no decoding, and numpy maps it without any extra dependency.
@@ -11,7 +13,7 @@ rows is one contiguous read with no decoding, and numpy maps it without any extr
 ``storage`` selects how a split is read back:
 
 * ``"memory"``: the arrays are loaded into RAM (``x`` as int64), as for every small data set;
-* ``"mmap"``: ``x``, ``y`` and ``prob`` are memory maps, and ``Split.disk`` says where the
+* ``"mmap"``: ``x``, ``y``, ``prob`` and ``values`` are memory maps, and ``Split.disk`` says where the
   files are, so that ``data.batches`` reads blocks of rows with plain file reads (resident
   memory stays bounded by the blocks in flight, not by the rows);
 * ``"auto"``: ``"mmap"`` when the training split would take more than ``AUTO_MMAP_BYTES`` in
@@ -27,7 +29,7 @@ import numpy as np
 import torch
 from numpy.lib.format import open_memmap, read_array_header_1_0, read_array_header_2_0, read_magic
 
-from .schema import Split
+from .schema import Features, Split
 from .splits import SPLITS
 
 STORAGES = ("auto", "memory", "mmap")
@@ -52,10 +54,15 @@ class OnDisk:
 
     x: Path
     y: Path
+    values: Path | None = None
 
-    def rows(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(x [n, F] int64, y [n] float32)`` of rows ``start .. stop - 1``, read from the files."""
-        return _read_rows(self.x, start, stop).long(), _read_rows(self.y, start, stop)
+    def rows(self, start: int, stop: int) -> tuple[torch.Tensor | Features, torch.Tensor]:
+        """``(x, y [n] float32)`` of rows ``start .. stop - 1``, read from the files: ``x`` is the
+        indices ``[n, F]`` int64, or ``Features`` with the values when the split has them."""
+        x = _read_rows(self.x, start, stop).long()
+        if self.values is not None:
+            x = Features(x, _read_rows(self.values, start, stop))
+        return x, _read_rows(self.y, start, stop)
 
 
 def _read_rows(path: Path, start: int, stop: int) -> torch.Tensor:
@@ -76,7 +83,8 @@ def _header(path: Path) -> tuple[int, np.dtype, tuple[int, ...]]:
 class SplitWriter:
     """Writes the three splits of known sizes into ``folder``, appending rows chunk by chunk."""
 
-    def __init__(self, folder: Path, rows, num_fields: int, num_features: int, with_prob: bool):
+    def __init__(self, folder: Path, rows, num_fields: int, num_features: int, with_prob: bool,
+                 with_values: bool = False):
         self.rows = np.asarray(rows, np.int64)
         self.filled = np.zeros(3, np.int64)
         sizes = dict(zip(SPLITS, (int(n) for n in self.rows), strict=True))
@@ -85,31 +93,37 @@ class SplitWriter:
         self.y = [open_memmap(folder / f"{s}_y.npy", "w+", np.float32, (n,)) for s, n in sizes.items()]
         self.prob = ([open_memmap(folder / f"{s}_prob.npy", "w+", np.float32, (n,)) for s, n in sizes.items()]
                      if with_prob else None)
+        self.values = ([open_memmap(folder / f"{s}_values.npy", "w+", np.float32, (n, num_fields))
+                        for s, n in sizes.items()] if with_values else None)
 
     def fits(self, split: int, n: int) -> bool:
         return self.filled[split] + n <= self.rows[split]
 
-    def append(self, split: int, x: np.ndarray, y: np.ndarray, prob: np.ndarray | None) -> None:
+    def append(self, split: int, x: np.ndarray, y: np.ndarray, prob: np.ndarray | None,
+               values: np.ndarray | None = None) -> None:
         start, stop = self.filled[split], self.filled[split] + len(y)
         self.x[split][start:stop] = x
         self.y[split][start:stop] = y
         if self.prob is not None:
             self.prob[split][start:stop] = prob
+        if self.values is not None:
+            self.values[split][start:stop] = values
         self.filled[split] = stop
 
     def complete(self) -> bool:
         """Flush every array; whether every split got exactly its rows."""
-        for array in self.x + self.y + (self.prob or []):
+        for array in self.x + self.y + (self.prob or []) + (self.values or []):
             array.flush()
         return bool((self.filled == self.rows).all())
 
 
 def read_split(folder: Path, name: str, storage: str) -> Split:
     """Split ``name`` from ``folder``, in memory (``x`` int64) or memory-mapped (see the module)."""
-    paths = {part: folder / f"{name}_{part}.npy" for part in ("x", "y", "prob")}
+    paths = {part: folder / f"{name}_{part}.npy" for part in ("x", "y", "prob", "values")}
     if storage == "memory":
         x = torch.from_numpy(np.load(paths["x"]).astype(np.int64, copy=False))
         arrays = {part: torch.from_numpy(np.load(p)) for part, p in paths.items() if part != "x" and p.exists()}
-        return Split(x, arrays["y"], arrays.get("prob"))
+        return Split(x, arrays["y"], arrays.get("prob"), values=arrays.get("values"))
     maps = {part: torch.from_numpy(np.load(p, mmap_mode="c")) for part, p in paths.items() if p.exists()}
-    return Split(maps["x"], maps["y"], maps.get("prob"), disk=OnDisk(paths["x"], paths["y"]))
+    disk = OnDisk(paths["x"], paths["y"], paths["values"] if "values" in maps else None)
+    return Split(maps["x"], maps["y"], maps.get("prob"), disk=disk, values=maps.get("values"))

@@ -68,7 +68,7 @@ def synthetic(
     for combo, strength in [(c, pair_strength) for c in pairs] + [(c, triple_strength) for c in triples]:
         table = _effects(tuple(fields[f].vocab_size for f in combo), strength, g)
         logit += table[tuple(local[:, f] for f in combo)]
-    logit += _bias_for_rate(logit, positive_rate)
+    logit += bias_for_rate(logit, positive_rate)
     prob = torch.sigmoid(logit)
     y = torch.bernoulli(prob, generator=g)
 
@@ -128,7 +128,7 @@ def _pick(candidates, k: int, g: torch.Generator) -> list[tuple[int, ...]]:
     return [candidates[i] for i in torch.randperm(len(candidates), generator=g)[:k].tolist()]
 
 
-def _bias_for_rate(logit: torch.Tensor, rate: float) -> float:
+def bias_for_rate(logit: torch.Tensor, rate: float) -> float:
     lo, hi = -20.0, 20.0
     for _ in range(60):
         mid = (lo + hi) / 2

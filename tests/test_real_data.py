@@ -192,7 +192,7 @@ def test_ml100k_both_raw_forms_give_the_same_data_set(tmp_path):
     assert sum(info["rows"].values()) == len(ratings)
     positives = sum(len(s) * s.positive_rate for s in grouplens.splits().values())
     assert positives == pytest.approx((ratings.rating >= 4).sum())
-    assert grouplens.schema.names == tuple(f.name for f in movielens.FIELDS)
+    assert grouplens.schema.names == tuple(f.name for f in movielens.fields(movielens.NumericOptions(), "ml100k"))
     assert info["vocab_size"]["user_id"] == 2 + 30 and info["missing"]["release_year"] > 0
     assert set(info["oov_rate"]["test"]) == set(grouplens.schema.names) and "rating >= 4" in info["label"]
     assert grouplens.train.x.dtype == torch.int64 and grouplens.train.y.dtype == torch.float32

