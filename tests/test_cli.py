@@ -39,6 +39,8 @@ def _cli(*args, cwd=None):
     (["--all", "--dataset", "table", "--data", "colour=red"], "--data colour=red: table has no option 'colour'"),
     (["--all", "--dataset", "table", "--data", "label"], "--data label: accepted KEY=VALUE"),
     (["--all", "--dataset", "table", "--data", "label=a", "--data", "label=b"], "label is given twice"),
+    (["--all", "--dataset", "ml100k", "--data", "numeric_as={age: value}"],
+     "--data numeric_as={age: value}: a value starting with '{' must be a JSON object"),
 ])
 def test_flags_are_checked_before_any_work(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_:
@@ -66,6 +68,7 @@ def test_data_pairs_become_loader_options():
                                    "rows=100", "split=0.6,0.2,0.2"])
     assert options == {"path": "clicks.csv", "label": "click", "categorical": ["country"],
                        "numeric": ["age", "income"], "rows": 100, "split": [0.6, 0.2, 0.2]}
+    assert parse_data("ml100k", ['numeric_as={"age": "value"}']) == {"numeric_as": {"age": "value"}}
 
 
 def test_expected_situations_print_one_line_and_debug_shows_the_traceback(tmp_path):

@@ -101,9 +101,11 @@ def test_values_vs_bins_pairs_sections_and_tests_the_paired_difference(tmp_path)
     with_values, with_bins = _family(rng, y, 2.0), _family(rng, y, 0.5)
     sections = {"toy": _section(tmp_path, with_values, y, {"seed": 0, "numeric_as": "value"}),
                 "toy-b": _section(tmp_path, with_bins, y, {"seed": 0, "numeric_as": "bins"}),
-                "toy-other": _section(tmp_path, with_bins, y, {"seed": 1, "numeric_as": "bins"})}
-    assert values.pairs(sections) == [("toy", "toy-b")]  # another split seed is another data set: not paired
-    lines = values.values_sections(sections, tmp_path)
+                "toy-other": _section(tmp_path, with_bins, y, {"seed": 1, "numeric_as": "bins"}),
+                "toy-age": _section(tmp_path, with_values, y, {"seed": 0, "numeric_as": {"age": "value"}})}
+    # a per-column mapping keeping a value pairs too; another split seed is another data set: not paired
+    assert values.pairs(sections) == [("toy", "toy-b"), ("toy-age", "toy-b")]
+    lines = values.values_sections({k: sections[k] for k in ("toy", "toy-b")}, tmp_path)
     row = next(line for line in "\n".join(lines).splitlines() if line.startswith("| DNN"))
     expected = stats.compare_mean_aucs(y, with_values, with_bins, alternative="two-sided")
     assert expected["diff"] > 0.1 and f"{expected['diff']:+.4f}" in row

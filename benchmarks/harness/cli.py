@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import json
 import os
 import sys
 import tempfile
@@ -148,7 +149,8 @@ def _number(text: str):
 
 
 def parse_data(dataset: str, pairs: list[str]) -> dict:
-    """``--data KEY=VALUE`` pairs as loader options: an option whose default is a tuple, or a value with a
+    """``--data KEY=VALUE`` pairs as loader options: a value starting with ``{`` is a JSON object (per-column
+    options such as ``numeric_as={"age": "value"}``); an option whose default is a tuple, or a value with a
     comma, becomes a list; numbers become numbers. Keys are checked against the loader's options."""
     try:
         accepted = data.options(dataset)
@@ -166,6 +168,12 @@ def parse_data(dataset: str, pairs: list[str]) -> dict:
             raise ConfigError(f"--data {pair}: {dataset} has no option {key!r}; accepted: {accepted}")
         if key in options:
             raise ConfigError(f"--data {pair}: {key} is given twice")
+        if value.lstrip().startswith("{"):
+            try:
+                options[key] = json.loads(value)
+            except json.JSONDecodeError as err:
+                raise ConfigError(f"--data {pair}: a value starting with '{{' must be a JSON object ({err})") from None
+            continue
         parts = [_number(v.strip()) for v in value.split(",") if v.strip()]
         options[key] = parts if key in listed or "," in value else _number(value)
     return options

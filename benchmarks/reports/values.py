@@ -1,9 +1,9 @@
 """The leaderboard's "numbers as values vs as bins" tables: a pure function of the records and predictions.
 
-Two sections of one data set whose loader options differ only in ``numeric_as`` (``"value"``: each
-numeric column one index carrying its normalised number; ``"bins"``: quantile bins, an index each)
-hold the same rows in the same splits, so every family is compared with itself on the same test
-rows: the difference of mean test AUCs (values minus bins) with an interval from
+Two sections of one data set whose loader options differ only in ``numeric_as``, one with ``"bins"``
+(quantile bins, an index each) and one keeping some column as a value (``"value"``, or a per-column
+mapping such as ``{"age": "value"}``: one index carrying the normalised number), hold the same rows
+in the same splits, so every family is compared with itself on the same test rows: the difference of mean test AUCs (values minus bins) with an interval from
 :func:`benchmarks.reports.stats.compare_mean_aucs` (both sides' seed noise and the paired test-set
 noise).
 """
@@ -30,13 +30,21 @@ def pairs(sections: dict[str, dict[str, list[dict]]]) -> list[tuple[str, str]]:
         ds = next(r for rs in labels.values() for r in rs)["dataset"]
         options = dict(ds["info"].get("options", {}))
         how = options.pop(OPTION, None)
-        if how in (VALUE, BINS):
-            described[variant] = (ds["name"], json.dumps(options, sort_keys=True), how)
+        kept = how == VALUE or (isinstance(how, dict) and VALUE in how.values())
+        if how == BINS or kept:
+            described[variant] = (ds["name"], json.dumps(options, sort_keys=True), kept)
     found = []
-    for variant, (name, rest, how) in described.items():
-        if how == VALUE:
-            found += [(variant, other) for other, (n, r, h) in described.items() if (n, r, h) == (name, rest, BINS)]
+    for variant, (name, rest, kept) in described.items():
+        if kept:
+            found += [(variant, other) for other, described_other in described.items()
+                      if described_other == (name, rest, False)]
     return sorted(found)
+
+
+def _how(labels: dict[str, list[dict]]) -> str:
+    """The section's ``numeric_as`` as JSON."""
+    ds = next(r for rs in labels.values() for r in rs)["dataset"]
+    return json.dumps(ds["info"]["options"][OPTION])
 
 
 def _difference(values, bins) -> str:
@@ -60,8 +68,8 @@ def values_sections(sections: dict[str, dict[str, list[dict]]], out_dir: Path) -
                          interval_text(row_interval(bin_runs, b, "test")), *difference])
         name = next(r for rs in sections[with_values].values() for r in rs)["dataset"]["name"]
         lines += [f"## {name}: numbers as values vs as bins", "",
-                  f"Same rows, same splits; `{OPTION}=\"{VALUE}\"` (section `{with_values}`) against "
-                  f"`{OPTION}=\"{BINS}\"` (section `{with_bins}`). Difference: values minus bins, mean test AUC over "
+                  f"Same rows, same splits; `{OPTION}={_how(sections[with_values])}` (section `{with_values}`) "
+                  f"against `{OPTION}={_how(sections[with_bins])}` (section `{with_bins}`). Difference: values minus bins, mean test AUC over "
                   "the seeds, its 95% interval and two-sided p from the paired test on the same test rows "
                   "(seed and test-set noise of both sides).", "",
                   tabulate(body, headers=["model", "values: test AUC [95% CI]", "bins: test AUC [95% CI]",
