@@ -64,7 +64,8 @@ def defaults(name: str) -> dict:
 
 
 def build(name: str, schema, **hparams) -> nn.Module:
-    """Model ``name`` for ``schema``: int64 indices ``[B, F]`` -> click logits ``[B]``.
+    """Model ``name`` for ``schema``: int64 indices ``[B, F]``, or ``data.Features`` (indices and values) -> click
+    logits ``[B]``.
 
     Unknown names raise KeyError, unknown hyperparameters TypeError, invalid values
     ValueError; each message says what is accepted.
