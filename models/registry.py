@@ -23,6 +23,7 @@ from .finalmlp import FinalMLP
 from .fm import FactorizationMachine
 from .gdcn import GDCN
 from .lr import LogisticRegression
+from .lr_sklearn import SolvedLogisticRegression
 from .masknet import MaskNet
 from .nfm import NeuralFactorizationMachine
 from .pnn import ProductNeuralNetwork
@@ -49,6 +50,7 @@ _MODELS: dict[str, type[nn.Module]] = {
     "gdcn": GDCN,
     "masknet": MaskNet,
     "wukong": Wukong,
+    "lr_sklearn": SolvedLogisticRegression,
 }
 
 
