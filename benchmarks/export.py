@@ -11,6 +11,10 @@ compared with PyTorch's on the whole test split (largest absolute difference of 
 and the forward pass is timed at each batch size in eager PyTorch and in ONNX Runtime with
 the same number of threads (``intra_op_num_threads`` = ``torch.get_num_threads()``).
 
+A data set with numeric fields (field:index:value rows, ``data.Features``) gives a graph with two
+inputs, ``index`` int64 ``[batch, F]`` and ``value`` float32 ``[batch, F]``; otherwise the one input is
+``x``, the indices.
+
 Needs the optional extra ``serve`` (``onnx``, ``onnxruntime``).
 """
 
@@ -49,16 +53,37 @@ def model_from_record(record: dict, schema: data.Schema, weights: Path | None) -
     return model.eval()
 
 
+class _IndexAndValue(torch.nn.Module):
+    """``model`` called as ``(index, value)``: the two graph inputs of a model on field:index:value rows."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, index: torch.Tensor, value: torch.Tensor) -> torch.Tensor:  # [B, F], [B, F] -> [B]
+        return self.model(data.Features(index, value))
+
+
+def feed(x: torch.Tensor | data.Features) -> dict[str, np.ndarray]:
+    """The ONNX Runtime inputs of a batch: ``{"x": indices}``, or ``{"index", "value"}`` for ``Features``."""
+    if isinstance(x, torch.Tensor):
+        return {"x": x.numpy()}
+    return {"index": x.index.numpy(), "value": x.value.numpy()}
+
+
 def to_onnx(model: torch.nn.Module, schema: data.Schema) -> bytes:
-    """``model`` as an ONNX graph: input ``x`` int64 ``[batch, F]``, output ``logit`` ``[batch]``."""
+    """``model`` as an ONNX graph: input ``x`` int64 ``[batch, F]`` (or ``index`` and ``value`` when ``schema`` has
+    numeric fields), output ``logit`` ``[batch]``."""
     example = random_batch(schema, 2)
+    names = list(feed(example))
+    traced, args = (model, (example,)) if len(names) == 1 else (_IndexAndValue(model), (example.index, example.value))
     buffer = io.BytesIO()
     model.eval()
     with warnings.catch_warnings():  # the legacy exporter warns that it is deprecated
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model, (example,), buffer, dynamo=False, opset_version=OPSET, input_names=["x"],
-            output_names=["logit"], dynamic_axes={"x": {0: "batch"}, "logit": {0: "batch"}},
+            traced, args, buffer, dynamo=False, opset_version=OPSET, input_names=names, output_names=["logit"],
+            dynamic_axes={**{n: {0: "batch"} for n in names}, "logit": {0: "batch"}},
         )
     return buffer.getvalue()
 
@@ -73,15 +98,17 @@ def session(onnx_model: bytes, threads: int | None = None):
     return onnxruntime.InferenceSession(onnx_model, options, providers=["CPUExecutionProvider"])
 
 
-def max_abs_difference(model: torch.nn.Module, ort_session, x: torch.Tensor, batch_size: int = 4096) -> float:
-    """Largest ``|ONNX Runtime - PyTorch|`` over the logits of every row of ``x``, in batches."""
+def max_abs_difference(model: torch.nn.Module, ort_session, x: torch.Tensor | data.Features,
+                       batch_size: int = 4096) -> float:
+    """Largest ``|ONNX Runtime - PyTorch|`` over the logits of every row of ``x`` (indices or ``Features``), in
+    batches."""
     worst = 0.0
     model.eval()
     for start in range(0, len(x), batch_size):
         chunk = x[start:start + batch_size]
         with torch.inference_mode():
             ours = model(chunk).numpy()
-        served = ort_session.run(None, {"x": chunk.numpy()})[0]
+        served = ort_session.run(None, feed(chunk))[0]
         if served.shape != ours.shape:
             raise ValueError(f"ONNX Runtime output shape {served.shape} differs from PyTorch's {ours.shape}")
         worst = max(worst, float(np.abs(served - ours).max()))
@@ -96,10 +123,10 @@ def latency(model: torch.nn.Module, ort_session, schema: data.Schema, batch_size
     """
     retain_freed_memory()
     eager = inference_call(model, schema, batch_size)
-    feed = {"x": random_batch(schema, batch_size).numpy()}
+    inputs = feed(random_batch(schema, batch_size))
     times = {
         "pytorch_ms": timings_ms(eager, warmup, repeats),
-        "onnxruntime_ms": timings_ms(lambda: ort_session.run(None, feed), warmup, repeats),
+        "onnxruntime_ms": timings_ms(lambda: ort_session.run(None, inputs), warmup, repeats),
     }
     row = {name: float(np.median(t)) for name, t in times.items()}
     return {"batch_size": batch_size, **row, "speedup": row["pytorch_ms"] / row["onnxruntime_ms"],
@@ -115,8 +142,8 @@ def serve_report(model: torch.nn.Module, dataset: data.Dataset, *, batch_sizes=B
     ort_session = session(onnx_model)
     return {
         "opset": OPSET,
-        "test_rows": len(dataset.test.x),
-        "max_abs_difference": max_abs_difference(model, ort_session, dataset.test.x),
+        "test_rows": len(dataset.test),
+        "max_abs_difference": max_abs_difference(model, ort_session, dataset.test.features()),
         "latency": [latency(model, ort_session, dataset.schema, b, repeats=repeats) for b in batch_sizes],
     }
 

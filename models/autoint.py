@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from . import checks
-from .layers import FeatureEmbedding, MLPLogit, xavier_linear
+from .layers import FeatureEmbedding, Input, MLPLogit, xavier_linear
 from .layers_attention import FieldSelfAttention
 
 
@@ -40,7 +40,7 @@ class AutoInt(nn.Module):
         use_dnn = checks.boolean("use_dnn", use_dnn)
         self.deep = MLPLogit(schema.num_fields * embed_dim, hidden_units, dropout, batch_norm) if use_dnn else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, F] -> [B]
+    def forward(self, x: Input) -> torch.Tensor:  # [B, F] -> [B]
         e = self.embedding(x)  # [B, F, d]
         logit = self.attention_output(self.attention(e).flatten(1)).squeeze(-1)  # [B, F H d'] -> [B]
         return logit if self.deep is None else logit + self.deep(e.flatten(1))

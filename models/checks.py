@@ -38,3 +38,20 @@ def widths(name: str, value) -> tuple[int, ...]:
     if any(isinstance(v, bool) or not isinstance(v, Integral) or v < 1 for v in items):
         raise ValueError(f"{name} must be a sequence of positive integers such as (64, 16), got {value!r}")
     return tuple(int(v) for v in items)
+
+
+def positive_number(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not 0 < value < float("inf"):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def positive_numbers(name: str, value) -> tuple[float, ...]:
+    """A non-empty sequence of positive finite numbers, e.g. ``(0.1, 1.0, 10.0)``; returned as a tuple."""
+    expected = f"{name} must be a non-empty sequence of positive numbers such as (0.1, 1.0, 10.0), got {value!r}"
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise ValueError(expected)
+    items = tuple(value)
+    if not items or any(isinstance(v, bool) or not isinstance(v, Real) or not 0 < v < float("inf") for v in items):
+        raise ValueError(expected)
+    return tuple(float(v) for v in items)

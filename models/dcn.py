@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from . import checks
-from .layers import MLP, CrossNet, CrossStack, FeatureEmbedding, MixtureCrossNet, xavier_linear
+from .layers import MLP, CrossNet, CrossStack, FeatureEmbedding, Input, MixtureCrossNet, xavier_linear
 
 COMBINES = ("parallel", "stacked")
 
@@ -46,7 +46,7 @@ class DeepCrossNetwork(nn.Module):
         self.dnn = MLP(width, hidden_units, dropout, batch_norm)
         self.output = xavier_linear(self.dnn.out_dim + (width if combine == "parallel" else 0), 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, F] -> [B]
+    def forward(self, x: Input) -> torch.Tensor:  # [B, F] -> [B]
         e = self.embedding(x).flatten(1)  # [B, M]
         if self.combine == "parallel":
             h = torch.cat([self.cross_net(e), self.dnn(e)], dim=1)  # [B, M + last width]

@@ -6,11 +6,11 @@ import torch
 from torch import nn
 
 from . import checks
-from .layers import MLP, FeatureEmbedding, FirstOrder, FMInteraction, xavier_linear
+from .layers import MLP, FeatureEmbedding, FirstOrder, FMInteraction, Input, xavier_linear
 
 
 class DeepFM(nn.Module):
-    """``logit = w_0 + sum_f w[x_f] + sum_{i<j} <e_i, e_j> + w^T DNN(e) + b``, e shared by FM and DNN."""
+    """``logit = w_0 + sum_f w[x_f] value_f + sum_{i<j} <e_i, e_j> + w^T DNN(e) + b``, e shared by FM and DNN."""
 
     def __init__(
         self,
@@ -28,6 +28,6 @@ class DeepFM(nn.Module):
         self.dnn = MLP(schema.num_fields * embed_dim, hidden_units, dropout, batch_norm)
         self.output = xavier_linear(self.dnn.out_dim, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, F] -> [B]
+    def forward(self, x: Input) -> torch.Tensor:  # [B, F] -> [B]
         e = self.embedding(x)  # [B, F, d]
         return self.first_order(x) + self.fm(e) + self.output(self.dnn(e.flatten(1))).squeeze(-1)

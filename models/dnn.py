@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from . import checks
-from .layers import FeatureEmbedding, MLPLogit
+from .layers import FeatureEmbedding, Input, MLPLogit
 
 
 class DNN(nn.Module):
@@ -20,5 +20,5 @@ class DNN(nn.Module):
         self.embedding = FeatureEmbedding(schema.num_features, embed_dim)
         self.deep = MLPLogit(schema.num_fields * embed_dim, hidden_units, dropout, batch_norm)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, F] -> [B]
+    def forward(self, x: Input) -> torch.Tensor:  # [B, F] -> [B]
         return self.deep(self.embedding(x).flatten(1))

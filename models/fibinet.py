@@ -6,12 +6,12 @@ import torch
 from torch import nn
 
 from . import checks
-from .layers import FeatureEmbedding, FirstOrder, MLPLogit
+from .layers import FeatureEmbedding, FirstOrder, Input, MLPLogit
 from .layers_attention import BilinearInteraction, SqueezeExcitation
 
 
 class FiBiNET(nn.Module):
-    """``logit = w_0 + sum_f w[x_f] + w^T MLP([p; q]) + b``: p = Bilinear(E), q = Bilinear(SENET(E)).
+    """``logit = w_0 + sum_f w[x_f] value_f + w^T MLP([p; q]) + b``: p = Bilinear(E), q = Bilinear(SENET(E)).
 
     One bilinear block serves both inputs, as in the paper's equations; p and q are [P, d] each, so
     the DNN reads 2 P d inputs. Defaults: reduction ratio 3 and the field-interaction type (the
@@ -38,7 +38,7 @@ class FiBiNET(nn.Module):
         num_pairs = num_fields * (num_fields - 1) // 2
         self.deep = MLPLogit(2 * num_pairs * embed_dim, hidden_units, dropout, batch_norm)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, F] -> [B]
+    def forward(self, x: Input) -> torch.Tensor:  # [B, F] -> [B]
         e = self.embedding(x)  # [B, F, d]
         p, q = self.bilinear(e), self.bilinear(self.senet(e))  # [B, P, d] each
         return self.first_order(x) + self.deep(torch.cat([p, q], dim=1).flatten(1))

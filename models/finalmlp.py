@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from . import checks
-from .layers import MLP, FeatureEmbedding
+from .layers import MLP, FeatureEmbedding, Input
 from .layers_gating import FeatureSelectionGate, MultiHeadBilinearFusion
 
 
@@ -42,7 +42,7 @@ class FinalMLP(nn.Module):
         self.streams = nn.ModuleList(MLP(width, widths, dropout, batch_norm) for widths in units)
         self.fusion = MultiHeadBilinearFusion(self.streams[0].out_dim, self.streams[1].out_dim, num_heads)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, F] -> [B]
+    def forward(self, x: Input) -> torch.Tensor:  # [B, F] -> [B]
         e = self.embedding(x).flatten(1)  # [B, M]
         inputs = [gate(e) for gate in self.gates] or [e, e]  # g_s * e: [B, M] per stream
         o1, o2 = (stream(h) for stream, h in zip(self.streams, inputs, strict=True))  # [B, D1], [B, D2]

@@ -6,11 +6,11 @@ import torch
 from torch import nn
 
 from . import checks
-from .layers import FeatureEmbedding, FirstOrder, FMInteraction
+from .layers import FeatureEmbedding, FirstOrder, FMInteraction, Input
 
 
 class FactorizationMachine(nn.Module):
-    """``logit = w_0 + sum_f w[x_f] + sum_{i<j} <e_i, e_j>``."""
+    """``logit = w_0 + sum_f w[x_f] value_f + sum_{i<j} <e_i, e_j>``."""
 
     def __init__(self, schema, embed_dim: int = 4):
         super().__init__()
@@ -19,5 +19,5 @@ class FactorizationMachine(nn.Module):
         self.embedding = FeatureEmbedding(schema.num_features, embed_dim)
         self.interaction = FMInteraction()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, F] -> [B]
+    def forward(self, x: Input) -> torch.Tensor:  # [B, F] -> [B]
         return self.first_order(x) + self.interaction(self.embedding(x))

@@ -3,15 +3,32 @@
 Shapes: B rows, F fields, d embedding size, P = F (F - 1) / 2 field pairs i < j,
 M = F d the flattened embedding width, k experts, r rank.
 Dense layers use Xavier-normal weights and zero biases, as the reference study does.
+
+A model's input ``x`` is either an int64 index tensor ``[B, F]`` (every value 1) or ``data.Features``
+(indices ``x_f`` and values ``value_f``, the field:index:value form of FM and libFFM). The blocks that
+read indices (:class:`FeatureEmbedding`, :class:`FirstOrder`, :class:`FieldAwareInteraction`) apply the
+values; an index tensor takes the plain path, with no multiply by ones.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeAlias
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from . import checks
+
+if TYPE_CHECKING:
+    from data import Features
+
+Input: TypeAlias = "torch.Tensor | Features"  # a model's input: indices [B, F], or indices and values
+
+
+def indices_and_values(x: Input) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(index [B, F], value [B, F])`` of a model input; value is None for an index tensor (every value 1)."""
+    return (x, None) if isinstance(x, torch.Tensor) else (x.index, x.value)
 
 
 def xavier_linear(in_dim: int, out_dim: int) -> nn.Linear:
@@ -43,19 +60,24 @@ def stacked_xavier(num: int, rows: int, cols: int) -> torch.Tensor:
 
 
 class FeatureEmbedding(nn.Module):
-    """``e_f = V[x_f]``: one table ``V`` of shape [num_features, dim] for all fields, Xavier-normal init."""
+    """``e_f = value_f V[x_f]``: one table ``V`` of shape [num_features, dim] for all fields, Xavier-normal init.
+
+    A numeric field's vector is scaled by its number; an index tensor input means value_f = 1.
+    """
 
     def __init__(self, num_features: int, dim: int):
         super().__init__()
         self.table = nn.Embedding(checks.positive_int("num_features", num_features), checks.positive_int("dim", dim))
         nn.init.xavier_normal_(self.table.weight)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, F] -> [B, F, d]
-        return lookup(self.table.weight, x)
+    def forward(self, x: Input) -> torch.Tensor:  # [B, F] -> [B, F, d]
+        index, value = indices_and_values(x)
+        e = lookup(self.table.weight, index)  # V[x_f]: [B, F, d]
+        return e if value is None else e.mul_(value.unsqueeze(-1))  # in place: the gather's backward keeps no output
 
 
 class FirstOrder(nn.Module):
-    """``w_0 + sum_f w[x_f]``: one weight per feature and a global bias.
+    """``w_0 + sum_f w[x_f] value_f``: one weight per feature and a global bias (value_f = 1 for an index tensor).
 
     Both start at zero, so a model starts from its interaction terms alone (and logistic
     regression from the constant logit 0, the usual starting point of a convex fit).
@@ -67,8 +89,10 @@ class FirstOrder(nn.Module):
         nn.init.zeros_(self.weight.weight)
         self.bias = nn.Parameter(torch.zeros(1))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, F] -> [B]
-        return lookup(self.weight.weight, x).sum((1, 2)) + self.bias
+    def forward(self, x: Input) -> torch.Tensor:  # [B, F] -> [B]
+        index, value = indices_and_values(x)
+        w = lookup(self.weight.weight, index)  # w[x_f]: [B, F, 1]
+        return (w.sum((1, 2)) if value is None else (w.view_as(value) * value).sum(1)) + self.bias
 
 
 def dropout(h: torch.Tensor, p: float) -> torch.Tensor:
@@ -142,7 +166,7 @@ class FMInteraction(BiInteraction):
 
 
 class FieldAwareInteraction(nn.Module):
-    """FFM's pairwise term ``sum_{i<j} <v[x_i, j], v[x_j, i]>``.
+    """FFM's pairwise term ``sum_{i<j} <v[x_i, j], v[x_j, i]> value_i value_j`` (value = 1 for an index tensor).
 
     Every feature holds one d-vector per field, all in one table [num_features, F d]; viewed as
     [num_features F, d], row ``x_i F + j`` is ``v[x_i, j]``. Only the 2 P vectors the pairs use
@@ -158,11 +182,15 @@ class FieldAwareInteraction(nn.Module):
         self.register_buffer("rows", rows, persistent=False)
         self.register_buffer("cols", cols, persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, F] -> [B]
+    def forward(self, x: Input) -> torch.Tensor:  # [B, F] -> [B]
+        index, value = indices_and_values(x)
         vectors = self.embedding.table.weight.view(-1, self.dim)  # [num_features F, d]
-        left = lookup(vectors, x.index_select(1, self.rows) * self.num_fields + self.cols)  # v[x_i, j]: [B, P, d]
-        right = lookup(vectors, x.index_select(1, self.cols) * self.num_fields + self.rows)  # v[x_j, i]: [B, P, d]
-        return (left * right).sum((1, 2))
+        left = lookup(vectors, index.index_select(1, self.rows) * self.num_fields + self.cols)  # v[x_i, j]: [B, P, d]
+        right = lookup(vectors, index.index_select(1, self.cols) * self.num_fields + self.rows)  # v[x_j, i]: [B, P, d]
+        if value is None:
+            return (left * right).sum((1, 2))
+        weight = value.index_select(1, self.rows) * value.index_select(1, self.cols)  # value_i value_j: [B, P]
+        return ((left * right).sum(2) * weight).sum(1)
 
 
 class InnerProduct(nn.Module):

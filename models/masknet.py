@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from . import checks
-from .layers import FeatureEmbedding, MLPLogit
+from .layers import FeatureEmbedding, Input, MLPLogit
 from .layers_gating import MaskBlocks
 
 MODES = ("serial", "parallel")
@@ -50,7 +50,7 @@ class MaskNet(nn.Module):
         top_width = block_dim * (num_blocks if mode == "parallel" else 1)
         self.deep = MLPLogit(top_width, hidden_units, dropout, batch_norm)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, F] -> [B]
+    def forward(self, x: Input) -> torch.Tensor:  # [B, F] -> [B]
         e = self.embedding(x)  # [B, F, d]
         guide = e.flatten(1)  # [B, M]
         h = self.embedding_norm(e).flatten(1)  # LN(e_f) per field: [B, M]

@@ -6,11 +6,11 @@ import torch
 from torch import nn
 
 from . import checks
-from .layers import MLP, BiInteraction, FeatureEmbedding, FirstOrder, xavier_linear
+from .layers import MLP, BiInteraction, FeatureEmbedding, FirstOrder, Input, xavier_linear
 
 
 class NeuralFactorizationMachine(nn.Module):
-    """``logit = w_0 + sum_f w[x_f] + w^T DNN(BN(sum_{i<j} e_i * e_j)) + b``.
+    """``logit = w_0 + sum_f w[x_f] value_f + w^T DNN(BN(sum_{i<j} e_i * e_j)) + b``.
 
     ``batch_norm`` switches both the BatchNorm on the bi-interaction pooling and those of the DNN.
     """
@@ -32,6 +32,6 @@ class NeuralFactorizationMachine(nn.Module):
         self.dnn = MLP(embed_dim, hidden_units, dropout, batch_norm)
         self.output = xavier_linear(self.dnn.out_dim, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, F] -> [B]
+    def forward(self, x: Input) -> torch.Tensor:  # [B, F] -> [B]
         pooled = self.pooling_norm(self.bi_interaction(self.embedding(x)))  # [B, d]
         return self.first_order(x) + self.output(self.dnn(pooled)).squeeze(-1)

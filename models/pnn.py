@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from . import checks
-from .layers import MLP, FeatureEmbedding, InnerProduct, OuterProduct, xavier_linear
+from .layers import MLP, FeatureEmbedding, InnerProduct, Input, OuterProduct, xavier_linear
 
 PRODUCTS = ("inner", "outer", "both")
 
@@ -42,7 +42,7 @@ class ProductNeuralNetwork(nn.Module):
         self.dnn = MLP(num_fields * embed_dim + len(products) * num_pairs, hidden_units, dropout, batch_norm)
         self.output = xavier_linear(self.dnn.out_dim, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, F] -> [B]
+    def forward(self, x: Input) -> torch.Tensor:  # [B, F] -> [B]
         e = self.embedding(x)  # [B, F, d]
         z_and_p = torch.cat([e.flatten(1), *(product(e) for product in self.products)], dim=1)  # [B, F d + n P]
         return self.output(self.dnn(z_and_p)).squeeze(-1)

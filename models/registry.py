@@ -23,6 +23,7 @@ from .finalmlp import FinalMLP
 from .fm import FactorizationMachine
 from .gdcn import GDCN
 from .lr import LogisticRegression
+from .lr_sklearn import SolvedLogisticRegression
 from .masknet import MaskNet
 from .nfm import NeuralFactorizationMachine
 from .pnn import ProductNeuralNetwork
@@ -49,6 +50,7 @@ _MODELS: dict[str, type[nn.Module]] = {
     "gdcn": GDCN,
     "masknet": MaskNet,
     "wukong": Wukong,
+    "lr_sklearn": SolvedLogisticRegression,
 }
 
 
@@ -64,7 +66,8 @@ def defaults(name: str) -> dict:
 
 
 def build(name: str, schema, **hparams) -> nn.Module:
-    """Model ``name`` for ``schema``: int64 indices ``[B, F]`` -> click logits ``[B]``.
+    """Model ``name`` for ``schema``: int64 indices ``[B, F]``, or ``data.Features`` (indices and values) -> click
+    logits ``[B]``.
 
     Unknown names raise KeyError, unknown hyperparameters TypeError, invalid values
     ValueError; each message says what is accepted.

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from . import checks
-from .layers import FeatureEmbedding, MLPLogit
+from .layers import FeatureEmbedding, Input, MLPLogit
 from .layers_wukong import WukongLayer
 
 
@@ -42,5 +42,5 @@ class Wukong(nn.Module):
         )
         self.deep = MLPLogit(counts[-1] * embed_dim, hidden_units, dropout, batch_norm)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, F] -> [B]
+    def forward(self, x: Input) -> torch.Tensor:  # [B, F] -> [B]
         return self.deep(self.layers(self.embedding(x)).flatten(1))  # [B, n d] -> [B]

@@ -6,12 +6,12 @@ import torch
 from torch import nn
 
 from . import checks
-from .layers import FeatureEmbedding, FirstOrder, MLPLogit, xavier_linear
+from .layers import FeatureEmbedding, FirstOrder, Input, MLPLogit, xavier_linear
 from .layers_cross import CompressedInteraction
 
 
 class XDeepFM(nn.Module):
-    """``logit = w_0 + sum_f w[x_f] + w_c^T CIN(E) + w^T MLP(e) + b``, E [F, d] shared by CIN and DNN.
+    """``logit = w_0 + sum_f w[x_f] value_f + w_c^T CIN(E) + w^T MLP(e) + b``, E [F, d] shared by CIN and DNN.
 
     The paper's Criteo set-up has three CIN layers of 200 maps and a DNN of two 400 layers; a CIN
     layer costs H_k H_{k-1} F d multiply-adds per row, so here two layers of 16 maps
@@ -35,7 +35,7 @@ class XDeepFM(nn.Module):
         self.cin_output = xavier_linear(self.cin.out_dim, 1)
         self.deep = MLPLogit(schema.num_fields * embed_dim, hidden_units, dropout, batch_norm)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, F] -> [B]
+    def forward(self, x: Input) -> torch.Tensor:  # [B, F] -> [B]
         e = self.embedding(x)  # [B, F, d]
         cin = self.cin_output(self.cin(e)).squeeze(-1)  # [B]
         return self.first_order(x) + cin + self.deep(e.flatten(1))

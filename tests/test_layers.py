@@ -5,6 +5,8 @@ import torch
 from torch import nn
 from torch.testing import assert_close
 
+from data import Features, Field, Schema
+from data.schema import NUMBER, NUMBER_MISSING
 from models.layers import (
     MLP,
     BiInteraction,
@@ -50,6 +52,57 @@ def test_feature_embedding_and_first_order():
     assert_close(first(x), expected)
 
 
+def random_features(num_features=20, seed=0):
+    """Indices of ``[B, F]`` rows with values drawn normal (some negative, some far from 1)."""
+    g = torch.Generator().manual_seed(seed)
+    return Features(torch.randint(0, num_features, (B, F), generator=g), 2 * torch.randn(B, F, generator=g))
+
+
+def test_feature_embedding_and_first_order_scale_by_the_values():
+    x = random_features()
+    emb = FeatureEmbedding(20, D)
+    table = emb.table.weight
+    expected = torch.stack([torch.stack([x.value[b, f] * table[x.index[b, f]] for f in range(F)]) for b in range(B)])
+    assert_close(emb(x), expected)
+
+    first = FirstOrder(20)
+    with torch.no_grad():
+        first.weight.weight.normal_()
+        first.bias.fill_(0.5)
+    w = first.weight.weight[:, 0]
+    expected = torch.stack([0.5 + sum(w[x.index[b, f]] * x.value[b, f] for f in range(F)) for b in range(B)])
+    assert_close(first(x), expected)
+
+
+def test_embedding_is_linear_in_a_fields_value_and_the_index_path_is_value_one():
+    x = random_features()
+    emb, first = FeatureEmbedding(20, D), FirstOrder(20)
+    with torch.no_grad():
+        first.weight.weight.normal_()
+    doubled = x.value.clone()
+    doubled[:, 2] *= 3.0
+    assert_close(emb(Features(x.index, doubled))[:, 2], 3.0 * emb(x)[:, 2])
+    assert torch.equal(emb(Features(x.index, doubled))[:, 3], emb(x)[:, 3])
+    ones = Features(x.index, torch.ones(B, F))
+    assert torch.equal(emb(ones), emb(x.index))
+    assert_close(first(ones), first(x.index), rtol=0, atol=1e-6)
+    zeroed = Features(x.index, torch.zeros(B, F))
+    assert_close(first(zeroed), first.bias.expand(B))  # value 0: the feature's weight drops out
+
+
+def test_a_missing_number_has_its_own_vector():
+    schema = Schema([Field("c", 3), Field("n", 2, kind="numeric")])
+    number, missing = schema.global_index("n", NUMBER), schema.global_index("n", NUMBER_MISSING)
+    x = Features(torch.tensor([[0, number], [1, number], [0, missing]]), torch.tensor([[1.0, 0.5], [1, -2], [1, 1]]))
+    emb = FeatureEmbedding(schema.num_features, D)
+    e = emb(x)
+    table = emb.table.weight
+    assert_close(e[0, 1], 0.5 * table[number])
+    assert_close(e[1, 1], -2.0 * table[number])
+    assert_close(e[2, 1], table[missing])  # not a multiple of the number's vector: its own learned vector
+    assert not torch.allclose(e[2, 1] / e[2, 1].norm(), table[number] / table[number].norm())
+
+
 def test_fm_and_bi_interaction_equal_pair_loop():
     e = torch.randn(B, F, D)
     bi = sum(e[:, i] * e[:, j] for i, j in PAIRS)
@@ -66,6 +119,19 @@ def test_field_aware_interaction_equals_pair_loop():
         [sum(v[x[b, i], j] @ v[x[b, j], i] for i, j in PAIRS) for b in range(B)]
     )
     assert_close(ffm(x), expected)
+
+
+def test_field_aware_interaction_with_values_equals_pair_loop():
+    num_features = 20
+    ffm = FieldAwareInteraction(num_features, F, D)
+    x = random_features(num_features)
+    v = ffm.embedding.table.weight.view(num_features, F, D)
+    i_, v_ = x.index, x.value
+    expected = torch.stack(
+        [sum((v[i_[b, i], j] @ v[i_[b, j], i]) * v_[b, i] * v_[b, j] for i, j in PAIRS) for b in range(B)]
+    )
+    assert_close(ffm(x), expected)
+    assert_close(ffm(Features(x.index, torch.ones(B, F))), ffm(x.index))
 
 
 def test_inner_and_outer_products_equal_pair_loop():

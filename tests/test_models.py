@@ -49,9 +49,25 @@ def random_rows(schema, rows, seed=0):
     return torch.stack(columns, dim=1)
 
 
-def build(name, hparams, seed=0):
+# The study's schema with two numeric fields inserted: field:index:value rows.
+NUMERIC_SCHEMA = data.Schema([*STUDY_SCHEMA.fields[:4], data.Field("n0", 2, kind="numeric"), *STUDY_SCHEMA.fields[4:],
+                              data.Field("n1", 2, kind="numeric")])
+
+
+def random_features(schema, rows, seed=0):
+    """Random rows of ``schema`` as ``data.Features``: value 1 on categorical fields, normal numbers on numeric ones
+    (a numeric field's missing index takes value 1)."""
+    index = random_rows(schema, rows, seed)
+    numeric = torch.tensor([f.kind == "numeric" for f in schema.fields])
+    number = torch.tensor(schema.offsets) + data.schema.NUMBER
+    normal = torch.randn(rows, schema.num_fields, generator=torch.Generator().manual_seed(seed + 1))
+    value = torch.where(numeric & (index == number), normal, torch.ones(()))
+    return data.Features(index, value)
+
+
+def build(name, hparams, seed=0, schema=STUDY_SCHEMA):
     torch.manual_seed(seed)
-    return models.build(name, STUDY_SCHEMA, **hparams)
+    return models.build(name, schema, **hparams)
 
 
 def test_available_lists_the_study_families():
@@ -105,6 +121,29 @@ def test_logits_and_gradients_reach_every_parameter(name, hparams):
 
 
 @pytest.mark.parametrize("name, hparams", CONFIGS, ids=CONFIG_IDS)
+def test_features_train_every_parameter_and_values_of_one_give_the_index_output(name, hparams):
+    x = random_features(NUMERIC_SCHEMA, 64)
+    assert ((x.value != 1) & (x.value != 0)).any(dim=0).sum() == 2  # both numeric fields carry numbers
+    y = torch.randint(0, 2, (64,), generator=torch.Generator().manual_seed(1)).float()
+    model = build(name, hparams, schema=NUMERIC_SCHEMA)
+    logits = model(x)
+    assert logits.shape == (64,) and torch.isfinite(logits).all()
+    torch.nn.functional.binary_cross_entropy_with_logits(logits, y).backward()
+    no_gradient = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.any()]
+    assert no_gradient == []
+    model.eval()
+    with torch.no_grad():
+        for p in model.parameters():  # away from the zero first-order start, so every term counts
+            p.add_(0.1 * torch.randn(p.shape, generator=torch.Generator().manual_seed(2)))
+        ones, plain = model(data.Features(x.index, torch.ones_like(x.value))), model(x.index)
+        if name == "ffm":  # sums the pair products in another order with values: equal up to float rounding
+            torch.testing.assert_close(ones, plain, rtol=0, atol=1e-6)
+        else:
+            assert torch.equal(ones, plain)
+        assert not torch.allclose(model(x), plain)
+
+
+@pytest.mark.parametrize("name, hparams", CONFIGS, ids=CONFIG_IDS)
 def test_batch_of_one_in_eval_mode_and_seeded_initialisation(name, hparams):
     x = random_rows(STUDY_SCHEMA, 16)
     model = build(name, hparams).eval()
@@ -113,7 +152,7 @@ def test_batch_of_one_in_eval_mode_and_seeded_initialisation(name, hparams):
         assert one.shape == (1,)
         torch.testing.assert_close(one, model(x)[:1])
         assert torch.equal(model(x), build(name, hparams).eval()(x))
-        if name != "lr":  # logistic regression starts from zeros whatever the seed
+        if name not in ("lr", "lr_sklearn"):  # logistic regression starts from zeros whatever the seed
             assert not torch.equal(model(x), build(name, hparams, seed=1).eval()(x))
 
 

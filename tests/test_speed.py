@@ -243,15 +243,15 @@ def test_run_probe_reports_a_failing_child_as_an_error():
 def test_every_lever_is_timed_on_and_off(tiny, monkeypatch):
     steps = []
     real_step = levers.train_step
-    monkeypatch.setattr(levers, "train_step", lambda *a, **kw: steps.append(1) or real_step(*a, **kw))
+    monkeypatch.setattr(levers, "train_step", lambda *a, **kw: steps.append(type(a[2])) or real_step(*a, **kw))
     s = speed_cases.Settings(rounds=1, lever_steps=1, compile_cases=(), batch_size=64)
     torch_threads = torch.get_num_threads()
     rows = levers.measure_levers(tiny, s, ["fm"], log=lambda _: None)
     assert [r["lever"] for r in rows] == [
         "Adam implementation", "Adam implementation", "bf16 autocast (training)", "bf16 autocast (forward 4096)",
-        "flush denormals", "1 thread instead of 2", "evaluation batch size"]
+        "flush denormals", "1 thread instead of 2", levers.VALUES_LEVER, "evaluation batch size"]
     assert all(r["speedup"] == pytest.approx(r["off_ms"] / r["on_ms"]) and r["on_ms"] > 0 for r in rows)
-    assert steps  # the lever timings run the engine's step
+    assert torch.Tensor in steps and data.Features in steps  # the engine's step, also on indices with values
     assert torch.get_num_threads() == torch_threads  # the thread lever puts the count back
 
 

@@ -32,7 +32,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from data import Split, batches
+from data import Features, Split, batches
 
 DEVICES = ("cpu", "cuda", "auto")
 
@@ -82,15 +82,16 @@ class Placement:
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         return DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
-    def to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """A batch on the device: pinned host memory and non-blocking copies on CUDA, unchanged on CPU."""
+    def to_device(self, x: torch.Tensor | Features, y: torch.Tensor) -> tuple[torch.Tensor | Features, torch.Tensor]:
+        """A batch (indices, or ``Features``) on the device: pinned host memory and non-blocking copies on CUDA,
+        unchanged on CPU."""
         if self.device.type != "cuda":
             return x, y
         return (x.pin_memory().to(self.device, non_blocking=True),
                 y.pin_memory().to(self.device, non_blocking=True))
 
     def train_batches(self, split: Split, batch_size: int, generator: torch.Generator):
-        """``(x, y, B)``: this rank's slice of every shuffled global batch of ``B`` rows, on the device."""
+        """``(x, y, B)``: this rank's slice of every shuffled global batch of ``B`` rows (values too), on the device."""
         for x, y in batches(split, batch_size, shuffle=True, generator=generator):
             rows = len(y)
             if self.distributed:
@@ -109,11 +110,12 @@ class Placement:
         return range(start, start + bounds[self.rank])
 
     def shard(self, split: Split) -> Split:
-        """This rank's rows of ``split`` (the whole split in one process)."""
+        """This rank's rows of ``split``, with their values (the whole split in one process)."""
         if not self.distributed:
             return split
-        rows = self.rows(len(split))
-        return Split(split.x[rows.start : rows.stop], split.y[rows.start : rows.stop])
+        mine = self.rows(len(split))
+        rows = slice(mine.start, mine.stop)
+        return Split(split.x[rows], split.y[rows], values=None if split.values is None else split.values[rows])
 
     def gather(self, values: torch.Tensor, n: int) -> torch.Tensor:
         """The ``[n]`` values of a whole split from every rank's slice ``values`` (in row order, on CPU)."""

@@ -84,7 +84,8 @@ def fit(
     precision: str = "fp32",
     placement: Placement | None = None,
 ) -> FitResult:
-    """Train ``model`` (index batch ``[B, F]`` -> logits ``[B]``) with Adam and BCE.
+    """Train ``model`` (index batch ``[B, F]``, or ``Features`` when the data set has values -> logits ``[B]``)
+    with Adam and BCE.
 
     Validation AUC is measured every ``eval_every`` steps (``None``: once per epoch);
     training stops after ``patience`` evaluations without a better validation AUC, or
@@ -101,6 +102,10 @@ def fit(
     :mod:`benchmarks.engine.distributed`); the default is one CPU process. The loop reads the losses
     back once per evaluation, not once per step;
     a non-finite loss is then reported with the step where it first appeared.
+
+    A family that defines ``fit_by_solver(train, val) -> dict`` (e.g. ``lr_sklearn``: scikit-learn's
+    lbfgs) is fitted by it instead of Adam, on CPU, and recorded as one epoch of one step: its history
+    entry carries the solver's report under ``"solver"``; samples/s are training rows over solver seconds.
     """
     for key, value in {"batch_size": batch_size, "max_epochs": max_epochs, "patience": patience}.items():
         if value < 1:
@@ -110,6 +115,8 @@ def fit(
     autocast(precision)  # validates it before any work
     name = name or type(model).__name__
     placement = placement or Placement()
+    if hasattr(model, "fit_by_solver"):
+        return _fit_by_solver(model, dataset, eval_batch_size, precision, placement)
     net = placement.wrap(model)
     model = getattr(net, "module", net)  # the parameters DDP trains, for evaluation and state
     if retain_memory:
@@ -158,22 +165,48 @@ def fit(
             tick = time.perf_counter()
     bar.close()
     model.load_state_dict(best["state"])
+    return _result(model, dataset, eval_batch_size, precision, placement, history,
+                   epochs=epoch, steps=step, best_step=best["step"],
+                   best_epoch=round(best["step"] / steps_per_epoch, 3), stopped_early=stopped_early,
+                   train_seconds=time.perf_counter() - start,
+                   samples_per_second=samples / step_seconds if step_seconds else 0.0)
+
+
+def _fit_by_solver(model: torch.nn.Module, dataset: Dataset, eval_batch_size: int, precision: str,
+                   placement: Placement) -> FitResult:
+    """``model.fit_by_solver(train, val)`` on CPU (every rank solves the same problem), then evaluated on the
+    device like a trained model; one history entry."""
+    start = time.perf_counter()
+    solved = model.cpu().fit_by_solver(dataset.train, dataset.val)
+    seconds = time.perf_counter() - start
+    model.to(placement.device)
+    train = evaluate(dataset.train.y, predict(model, dataset.train, eval_batch_size, precision, placement), "train")
+    val = evaluate(dataset.val.y, predict(model, dataset.val, eval_batch_size, precision, placement), "val")
+    history = [{"step": 1, "epoch": 1.0, "train_seconds": seconds, "train_loss": train["logloss"],
+                "val_auc": val["auc"], "val_logloss": val["logloss"], "solver": solved}]
+    return _result(model, dataset, eval_batch_size, precision, placement, history, epochs=1, steps=1, best_step=1,
+                   best_epoch=1.0, stopped_early=False, train_seconds=seconds,
+                   samples_per_second=len(dataset.train) / seconds)
+
+
+def _result(model: torch.nn.Module, dataset: Dataset, eval_batch_size: int, precision: str, placement: Placement,
+            history: list[dict], **counts) -> FitResult:
+    """The FitResult of ``model``'s final weights: validation and test predictions, test metrics and calibration,
+    the best validation entry of ``history`` and the time to quality; ``counts``: steps, epochs, seconds."""
     predictions = {s: predict(model, getattr(dataset, s), eval_batch_size, precision, placement)
                    for s in ("val", "test")}
     test = evaluate(dataset.test.y, predictions["test"], "test")
     test_y, test_prob = np.asarray(dataset.test.y), predictions["test"].numpy()
+    best = next(h for h in history if h["step"] == counts["best_step"])
     return FitResult(
-        best_val_auc=best["auc"], best_val_logloss=best["logloss"],
+        best_val_auc=best["val_auc"], best_val_logloss=best["val_logloss"],
         test_auc=test["auc"], test_logloss=test["logloss"],
-        epochs=epoch, steps=step, best_step=best["step"],
-        best_epoch=round(best["step"] / steps_per_epoch, 3), stopped_early=stopped_early,
-        train_seconds=time.perf_counter() - start,
-        samples_per_second=samples / step_seconds if step_seconds else 0.0,
         history=history,
         predictions=predictions,
         test_calibration={"ece": expected_calibration_error(test_y, test_prob),
                           "calibration_ratio": calibration_ratio(test_y, test_prob)},
         time_to_quality=time_to_quality(history),
+        **counts,
     )
 
 

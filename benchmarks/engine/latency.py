@@ -6,19 +6,28 @@ from collections.abc import Callable
 
 import torch
 
-from data import Schema
+from data import Features, Schema
+from data.schema import NUMBER
 
 from .distributed import device_name, synchronize
 from .runtime import autocast, retain_freed_memory
 from .timing import timings_ms
 
 
-def random_batch(schema: Schema, batch_size: int, seed: int = 0) -> torch.Tensor:
-    """``[batch_size, F]`` valid global indices, uniform within each field."""
+def random_batch(schema: Schema, batch_size: int, seed: int = 0) -> torch.Tensor | Features:
+    """``[batch_size, F]`` valid global indices, uniform within each field.
+
+    A schema with numeric fields gets ``Features``: a numeric field's number is standard normal, every
+    other value (categorical fields, a missing number) is 1.
+    """
     g = torch.Generator().manual_seed(seed)
     sizes = torch.tensor([f.vocab_size for f in schema.fields])
     local = (torch.rand(batch_size, schema.num_fields, generator=g) * sizes).long()
-    return local + torch.tensor(schema.offsets)
+    index = local + torch.tensor(schema.offsets)
+    if not schema.has_values:
+        return index
+    number = torch.tensor([f.kind == "numeric" for f in schema.fields]) & (local == NUMBER)
+    return Features(index, torch.where(number, torch.randn(index.shape, generator=g), torch.ones(())))
 
 
 def inference_call(
@@ -26,8 +35,8 @@ def inference_call(
 ) -> Callable[[], torch.Tensor]:
     """A no-argument call of ``model`` on a fixed random batch, in eval and inference mode.
 
-    The batch is put on the device of ``model``'s parameters; on CUDA the call waits for the device
-    before returning, so a clock read after it measures the forward pass, not its queueing.
+    The batch (:func:`random_batch`) is put on the device of ``model``'s parameters; on CUDA the call waits for
+    the device before returning, so a clock read after it measures the forward pass, not its queueing.
 
     Puts ``model`` in eval mode; the harness probe and the pytest-benchmark checks time this.
     ``precision="bf16"`` runs it under bfloat16 autocast (see ``benchmarks.engine.runtime.autocast``).

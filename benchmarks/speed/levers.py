@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 
 import models
-from data import Dataset
+from data import Dataset, Features
 
 from ..engine.fit import fit, predict
 from ..engine.latency import inference_call
@@ -20,6 +20,8 @@ from ..engine.runtime import make_optimizer
 from ..engine.step import train_step
 from ..engine.timing import interleaved_ms
 from .cases import CASES, Settings
+
+VALUES_LEVER = "values per field (Features input)"  # same rows, every field also given a standard-normal value
 
 
 def step_call(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str = "fp32", fused: bool = True,
@@ -32,8 +34,10 @@ def step_call(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, precisio
 def measure_levers(dataset: Dataset, s: Settings, cases: list[str], log) -> list[dict]:
     """Each lever on and off, per family, side by side: ms per training step at batch 1024 (or as stated)."""
     rows: list[dict] = []
-    x, y = dataset.train.x[: s.batch_size], dataset.train.y[: s.batch_size]
+    x, y = dataset.train.features(slice(s.batch_size)), dataset.train.y[: s.batch_size]
     steps = s.lever_steps
+    index_only = x if isinstance(x, torch.Tensor) else x.index
+    with_values = Features(index_only, torch.randn(index_only.shape, generator=torch.Generator().manual_seed(s.seed)))
 
     def add(lever: str, case: str, timings: dict[str, float], off: str, on: str, note: str = ""):
         rows.append({"lever": lever, "case": case, "off": off, "on": on, "off_ms": timings[off],
@@ -63,6 +67,10 @@ def measure_levers(dataset: Dataset, s: Settings, cases: list[str], log) -> list
         timings = interleaved_ms({"2 threads": _threads(s.threads, step_call(fresh(case), x, y)),
                        "1 thread": _threads(1, step_call(fresh(case), x, y))}, s.rounds, steps)
         add(f"1 thread instead of {s.threads}", case, timings, "2 threads", "1 thread")
+        timings = interleaved_ms({"indices": step_call(fresh(case), index_only, y),
+                                  "indices and values": step_call(fresh(case), with_values, y)}, s.rounds, steps)
+        add(VALUES_LEVER, case, timings, "indices", "indices and values",
+            "the cost of the value per field (issue 17: at least 0.95)")
     for case in (c for c in s.compile_cases if c in cases):
         rows.extend(_compile_lever(case, fresh, x, y, s, steps, log))
     case = "dcn_v2" if "dcn_v2" in cases else cases[0]

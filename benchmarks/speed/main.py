@@ -51,7 +51,7 @@ def run(s: Settings, cases: list[str], log=print) -> dict:
             log(f"{case}: {len(impls) - 1} peer implementation(s)")
             entry = {"label": CASES[case].label, "model": CASES[case].model, "hparams": CASES[case].hparams,
                      "implementations": [{"name": i.name, "library": i.library} for i in impls],
-                     "flops_per_sample": flops_per_sample(built(impls[0], s.seed), dataset.train.x[:256])}
+                     "flops_per_sample": flops_per_sample(built(impls[0], s.seed), dataset.train.features(slice(256)))}
             entry["training"], entry["latency_ms"] = measure_case(
                 case, impls, lambda task: execute(task, dataset, s, available), worker, s,
                 len(dataset.train) * s.epochs, log)
