@@ -8,8 +8,9 @@
 """
 
 from .presets import DCN_MIX_TUNING, STUDY_PRESETS, Preset, preset
-from .registry import available, build, count_parameters, defaults
+from .registry import available, build, count_parameters, defaults, fitted_by_solver
 
 __all__ = [
-    "DCN_MIX_TUNING", "STUDY_PRESETS", "Preset", "available", "build", "count_parameters", "defaults", "preset",
+    "DCN_MIX_TUNING", "STUDY_PRESETS", "Preset", "available", "build", "count_parameters", "defaults",
+    "fitted_by_solver", "preset",
 ]

@@ -83,6 +83,12 @@ def build(name: str, schema, **hparams) -> nn.Module:
         raise ValueError(f"model {name!r}: {err}") from err
 
 
+def fitted_by_solver(name: str) -> bool:
+    """Whether family ``name`` is fitted by its own solver (it defines ``fit_by_solver``) instead of the Adam loop:
+    it picks its regularisation on the validation split itself, so ``--tune`` leaves it out."""
+    return hasattr(_model_class(name), "fit_by_solver")
+
+
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters (entries of every parameter with ``requires_grad``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -73,8 +73,7 @@ def test_available_lists_study_and_zoo_families():
 
 def test_default_config_runs_every_family_and_tags_the_zoo():
     config = load_config()
-    # lr_sklearn is a reference row for tables with numeric columns (issue 17), not a family of the default sweep
-    assert {e.model for e in config.entries} == set(models.available()) - {"lr_sklearn"}
+    assert {e.model for e in config.entries} == set(models.available())
     assert {e.label: e.model for e in config.group("zoo")} == {
         "DNN": "dnn", "Wide&Deep": "wide_deep", "DCN": "dcn_v1", "xDeepFM": "xdeepfm", "AutoInt+": "autoint",
         "FiBiNET": "fibinet", "FinalMLP": "finalmlp", "GDCN": "gdcn", "MaskNet": "masknet", "Wukong": "wukong",
