@@ -65,6 +65,7 @@ def _rank(rank: int, world_size: int, device: str, store: str, spec: dict, resul
     out = train(from_environment(device), spec)
     if rank == 0:
         torch.save(out, result)
+    dist.barrier()  # tear gloo down only when every rank is done: a rank leaving first can abort its peer
     dist.destroy_process_group()
 
 
