@@ -9,10 +9,12 @@ it like every other family.
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 import scipy.sparse
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression as SklearnLogisticRegression
 from sklearn.metrics import log_loss
 
@@ -49,17 +51,25 @@ class SolvedLogisticRegression(LogisticRegression):
         num_features = self.first_order.weight.num_embeddings
         x_train, x_val = design_matrix(train, num_features), design_matrix(val, num_features)
         y_train, y_val = np.asarray(train.y), np.asarray(val.y)
-        by_c, best, start = {}, None, time.perf_counter()
+        by_c, best, unconverged, start = {}, None, [], time.perf_counter()
         for c in self.c_grid:
             solver = SklearnLogisticRegression(C=c, solver="lbfgs", max_iter=self.max_iter, tol=self.tol)
-            solver.fit(x_train, y_train)
+            with warnings.catch_warnings():  # non-convergence is recorded per C below, not printed per fit
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                solver.fit(x_train, y_train)
+            if solver.n_iter_[0] >= self.max_iter:
+                unconverged.append(c)
             by_c[c] = float(log_loss(y_val, solver.predict_proba(x_val)[:, 1], labels=[0, 1]))
             if best is None or by_c[c] < by_c[best[0]]:
                 best = (c, solver)
         c, solver = best
+        if c in unconverged:
+            warnings.warn(f"lr_sklearn: lbfgs stopped at max_iter={self.max_iter} before converging for the chosen "
+                          f"C={c}; raise max_iter", stacklevel=2)
         with torch.no_grad():
             self.first_order.weight.weight.copy_(torch.as_tensor(solver.coef_.reshape(-1, 1)))
             self.first_order.bias.copy_(torch.as_tensor(solver.intercept_))
         return {"solver": "scikit-learn LogisticRegression, lbfgs, L2", "C": c,
                 "val_logloss_by_C": {str(k): v for k, v in by_c.items()}, "iterations": int(solver.n_iter_[0]),
+                "not_converged_C": unconverged,
                 "seconds": time.perf_counter() - start}

@@ -139,6 +139,15 @@ def test_lr_sklearn_copies_the_best_c_of_scikit_learn(numeric, small, dataset):
     assert result.samples_per_second == pytest.approx(len(d.train) / entry["train_seconds"])
 
 
+def test_lr_sklearn_records_fits_stopped_by_max_iter_in_one_warning(numeric):
+    model = models.build("lr_sklearn", numeric.schema, c_grid=(1e4,), max_iter=2)
+    with pytest.warns(UserWarning, match=r"lr_sklearn: lbfgs stopped at max_iter=2 .* C=10000.0; raise max_iter") as seen:
+        report = model.fit_by_solver(numeric.train, numeric.val)
+    assert report["not_converged_C"] == [1e4] and len(seen) == 1  # scikit-learn's own multi-line warning is not shown
+    assert models.build("lr_sklearn", numeric.schema, c_grid=(0.1,)).fit_by_solver(
+        numeric.train, numeric.val)["not_converged_C"] == []
+
+
 def test_design_matrix_is_sparse_with_the_values_in_their_columns(numeric):
     m = design_matrix(numeric.val, SCHEMA.num_features)
     assert m.shape == (len(numeric.val), SCHEMA.num_features) and m.nnz == numeric.val.x.numel()

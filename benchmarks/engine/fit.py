@@ -181,20 +181,23 @@ def _fit_by_solver(model: torch.nn.Module, dataset: Dataset, eval_batch_size: in
     seconds = time.perf_counter() - start
     model.to(placement.device)
     train = evaluate(dataset.train.y, predict(model, dataset.train, eval_batch_size, precision, placement), "train")
-    val = evaluate(dataset.val.y, predict(model, dataset.val, eval_batch_size, precision, placement), "val")
+    val_prob = predict(model, dataset.val, eval_batch_size, precision, placement)
+    val = evaluate(dataset.val.y, val_prob, "val")
     history = [{"step": 1, "epoch": 1.0, "train_seconds": seconds, "train_loss": train["logloss"],
                 "val_auc": val["auc"], "val_logloss": val["logloss"], "solver": solved}]
-    return _result(model, dataset, eval_batch_size, precision, placement, history, epochs=1, steps=1, best_step=1,
-                   best_epoch=1.0, stopped_early=False, train_seconds=seconds,
+    return _result(model, dataset, eval_batch_size, precision, placement, history, val_prob, epochs=1, steps=1,
+                   best_step=1, best_epoch=1.0, stopped_early=False, train_seconds=seconds,
                    samples_per_second=len(dataset.train) / seconds)
 
 
 def _result(model: torch.nn.Module, dataset: Dataset, eval_batch_size: int, precision: str, placement: Placement,
-            history: list[dict], **counts) -> FitResult:
-    """The FitResult of ``model``'s final weights: validation and test predictions, test metrics and calibration,
-    the best validation entry of ``history`` and the time to quality; ``counts``: steps, epochs, seconds."""
-    predictions = {s: predict(model, getattr(dataset, s), eval_batch_size, precision, placement)
-                   for s in ("val", "test")}
+            history: list[dict], val_prob: torch.Tensor | None = None, **counts) -> FitResult:
+    """The FitResult of ``model``'s final weights: validation and test predictions (``val_prob``: the validation
+    ones, when already made), test metrics and calibration, the best validation entry of ``history`` and the
+    time to quality; ``counts``: steps, epochs, seconds."""
+    predictions = {"val": val_prob if val_prob is not None else
+                   predict(model, dataset.val, eval_batch_size, precision, placement),
+                   "test": predict(model, dataset.test, eval_batch_size, precision, placement)}
     test = evaluate(dataset.test.y, predictions["test"], "test")
     test_y, test_prob = np.asarray(dataset.test.y), predictions["test"].numpy()
     best = next(h for h in history if h["step"] == counts["best_step"])
