@@ -38,6 +38,8 @@ hash of each record's id (``data.splits``), independent of chunking and of other
 from __future__ import annotations
 
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +56,8 @@ OOV, MISSING, FIRST_VALUE = 0, 1, 2
 KINDS = ("categorical", "log_bucket", "quantile", "value")
 SCHEMA_KINDS = {"categorical": "categorical", "log_bucket": "bucketed", "quantile": "bucketed", "value": "numeric"}
 _LOG_BUCKET_TAG = np.uint64(0x9E3779B97F4A7C15)
+VALUE_COLUMN = "{}\0value"  # a prepared chunk's numbers of a field's value_column
+_POOL = ThreadPoolExecutor(os.cpu_count() or 1)  # per-field work: arrow and numpy release the GIL
 
 
 @dataclass(frozen=True)
@@ -109,16 +113,47 @@ class Encoder:
         self._stats = {s.name: NumberStats(s.scaling) for s in self.specs if s.kind == "value"}
         self._values: dict[str, pa.Array] = {}
 
+    def prepare(self, frame: pd.DataFrame) -> pa.Table:
+        """What fitting and encoding need of the rows of ``frame``, one column per field, built
+        in parallel threads: a ``categorical`` or ``log_bucket`` field as a dictionary array (its
+        distinct values once, a code per row, null where missing), a ``quantile`` or ``value``
+        field as its numbers (float64, NaN where missing), and a ``value_column`` as numbers under
+        ``VALUE_COLUMN.format(field)``. Far smaller than the raw text, and encoding it again
+        needs no parsing: ``data.pipeline`` keeps it between its two passes."""
+
+        def field(spec: FieldSpec) -> list[tuple[str, pa.Array]]:
+            column = frame[spec.name]
+            prepared = pa.array(_numbers(column)) if spec.kind in ("quantile", "value") else pc.dictionary_encode(
+                _values(spec, column))
+            extra = ([(VALUE_COLUMN.format(spec.name), pa.array(_numbers(frame[spec.value_column])))]
+                     if spec.value_column is not None else [])
+            return [(spec.name, prepared), *extra]
+
+        columns = [c for pairs in _POOL.map(field, self.specs) for c in pairs]
+        return pa.table(dict(columns)) if columns else pa.table({})
+
     def partial_fit(self, frame: pd.DataFrame) -> None:
         """Count the values of training rows ``frame`` (call once per chunk)."""
-        for spec in self.specs:
-            if spec.kind == "quantile":
-                values = _numbers(frame[spec.name])
-                self._samples[spec.name].append(values[~np.isnan(values)])
-            elif spec.kind == "value":
-                self._stats[spec.name].add(_numbers(frame[spec.name]))
+        self.fit_prepared(self.prepare(frame))
+
+    def fit_prepared(self, prepared: pa.Table, rows: np.ndarray | None = None) -> None:
+        """Count the training rows of a ``prepare``d chunk: all, or those where the boolean
+        ``rows`` is true. Fields are counted in parallel threads."""
+        list(_POOL.map(lambda spec: self._fit_field(spec, _column(prepared, spec.name), rows), self.specs))
+
+    def _fit_field(self, spec: FieldSpec, column: pa.Array, rows: np.ndarray | None) -> None:
+        if spec.kind in ("quantile", "value"):
+            values = column.to_numpy()
+            values = values if rows is None else values[rows]
+            if spec.kind == "value":
+                self._stats[spec.name].add(values)
             else:
-                self._counts[spec.name].add(_values(spec, frame[spec.name]))
+                self._samples[spec.name].append(values[~np.isnan(values)])
+            return
+        codes = _codes(column)
+        counts = np.bincount(codes if rows is None else codes[rows], minlength=len(column.dictionary) + 1)[:-1]
+        seen = counts > 0
+        self._counts[spec.name].add(column.dictionary.filter(pa.array(seen)), counts[seen])
 
     def finish_fit(self) -> Encoder:
         """Turn the counts into vocabularies (``min_count``, hashing) and bin edges."""
@@ -158,16 +193,26 @@ class Encoder:
         when some field is ``valued`` (else None), the values ``[n, F]`` float32 (the normalised
         numbers of ``value`` fields, the raw ``value_column`` of the others that have one; 1.0 where
         missing and in every other field) and which numbers were clipped ``[n, F]`` bool."""
-        local = np.empty((len(frame), len(self.specs)), dtype=np.int64)
+        return self.encode_prepared(self.prepare(frame))
+
+    def encode_prepared(self, prepared: pa.Table) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """``encode`` of a ``prepare``d chunk; fields are encoded in parallel threads."""
+        local = np.empty((prepared.num_rows, len(self.specs)), dtype=np.int64)
         values = np.ones(local.shape, dtype=np.float32) if self.has_values else None
         clipped = np.zeros(local.shape, dtype=bool) if self.has_values else None
-        for f, spec in enumerate(self.specs):
+
+        def field(f: int) -> None:
+            spec = self.specs[f]
+            column = _column(prepared, spec.name)
             if spec.kind == "value":
-                local[:, f], values[:, f], clipped[:, f] = self.scalers[spec.name].encode(_numbers(frame[spec.name]))
-                continue
-            local[:, f] = self._transform_field(spec, frame[spec.name])
+                local[:, f], values[:, f], clipped[:, f] = self.scalers[spec.name].encode(column.to_numpy())
+                return
+            local[:, f] = self._transform_field(spec, column)
             if spec.value_column is not None:
-                values[:, f] = np.nan_to_num(_numbers(frame[spec.value_column]), nan=1.0)
+                numbers = _column(prepared, VALUE_COLUMN.format(spec.name)).to_numpy()
+                values[:, f] = np.nan_to_num(numbers, nan=1.0)
+
+        list(_POOL.map(field, range(len(self.specs))))
         return local, values, clipped
 
     @property
@@ -253,37 +298,39 @@ class Encoder:
                     encoder.scalers[f["name"]] = Scaler(**f["scaler"])
                 else:
                     encoder.vocab[f["name"]] = arrays[f"vocab_{i}"]
-                    encoder._values[f["name"]] = vocabulary.column(f"values_{i}").chunk(0).flatten()
+                    values = vocabulary.column(f"values_{i}").chunk(0).flatten()
+                    encoder._values[f["name"]] = values.cast(pa.large_string()) if f["kind"] == "categorical" else values
         return encoder
 
-    def _transform_field(self, spec: FieldSpec, column: pd.Series) -> np.ndarray:
+    def _transform_field(self, spec: FieldSpec, column: pa.Array) -> np.ndarray:
+        """Local indices of a prepared column: a dictionary's distinct values are looked up once."""
         if spec.kind == "quantile":
-            values = _numbers(column)
+            values = column.to_numpy()
             local = FIRST_VALUE + np.searchsorted(self.edges[spec.name], values, side="right")
-            missing = np.isnan(values)
+            return np.where(np.isnan(values), MISSING, local).astype(np.int64)
+        distinct = column.dictionary
+        if spec.name in self.hashed:
+            per_value = FIRST_VALUE + (_keys(spec, distinct) % np.uint64(self.hashed[spec.name])).astype(np.int64)
         else:
-            values = _values(spec, column)
-            missing = values.is_null().to_numpy(zero_copy_only=False)
-            if spec.name in self.hashed:
-                local = FIRST_VALUE + (_keys(spec, values) % np.uint64(self.hashed[spec.name])).astype(np.int64)
-            else:
-                position = pc.index_in(values, value_set=self._values[spec.name])
-                local = pc.fill_null(pc.add(position, FIRST_VALUE), OOV).to_numpy()
-        return np.where(missing, MISSING, local).astype(np.int64)
+            position = pc.index_in(distinct, value_set=self._values[spec.name])
+            per_value = pc.fill_null(position, OOV - FIRST_VALUE).to_numpy().astype(np.int64) + FIRST_VALUE
+        return np.append(per_value, MISSING)[_codes(column)]
 
 
 class _Counts:
-    """Streaming counts of values (an arrow array per chunk; nulls ignored), merged once
-    enough distinct values have piled up."""
+    """Streaming counts of values (the distinct values of each chunk and their counts), merged
+    once enough distinct values have piled up."""
 
     def __init__(self):
-        self._parts: list[pa.Table] = []
+        self._values: list[pa.Array] = []
+        self._counts: list[np.ndarray] = []
         self._pending = 0
         self._merged = 0
 
-    def add(self, values: pa.Array) -> None:
-        counts = pc.value_counts(values.drop_null())
-        self._parts.append(pa.table({"value": counts.field("values"), "count": counts.field("counts")}))
+    def add(self, values: pa.Array, counts: np.ndarray) -> None:
+        """Distinct ``values`` (no nulls) seen ``counts`` times each."""
+        self._values.append(values)
+        self._counts.append(counts)
         self._pending += len(counts)
         if self._pending > max(1 << 20, self._merged):
             self._merge()
@@ -291,17 +338,19 @@ class _Counts:
     def totals(self) -> tuple[pa.Array, np.ndarray]:
         """Every value seen and its count."""
         self._merge()
-        merged = self._parts[0]
-        return merged.column("value").combine_chunks(), merged.column("count").to_numpy().astype(np.int64)
+        return self._values[0], self._counts[0]
 
     def _merge(self) -> None:
-        if len(self._parts) == 1 and not self._pending:
+        if len(self._values) == 1 and not self._pending:
             return
-        table = pa.concat_tables(self._parts) if self._parts else pa.table({"value": pa.array([], pa.string()),
-                                                                              "count": pa.array([], pa.int64())})
-        grouped = table.group_by("value", use_threads=False).aggregate([("count", "sum")])
-        merged = pa.table({"value": grouped.column("value"), "count": grouped.column("count_sum")})
-        self._parts, self._merged, self._pending = [merged], len(merged), 0
+        if not self._values:
+            self._values, self._counts = [pa.array([], pa.large_string())], [np.zeros(0, np.int64)]
+            return
+        encoded = pc.dictionary_encode(pa.concat_arrays(self._values))
+        totals = np.bincount(encoded.indices.to_numpy(), weights=np.concatenate(self._counts),
+                             minlength=len(encoded.dictionary))
+        self._values, self._counts = [encoded.dictionary], [np.rint(totals).astype(np.int64)]
+        self._merged, self._pending = len(totals), 0
 
 
 def _values(spec: FieldSpec, column: pd.Series) -> pa.Array:
@@ -315,12 +364,26 @@ def _values(spec: FieldSpec, column: pd.Series) -> pa.Array:
         keys = pd.util.hash_array(code) ^ np.where(is_bucket, _LOG_BUCKET_TAG, np.uint64(0))
         return pa.array(keys, mask=missing)
     if isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow":
-        text = pa.array(column.array).cast(pa.string())
+        text = pa.array(column.array).cast(pa.large_string())
     else:
         codes, uniques = pd.factorize(column, use_na_sentinel=True)
-        unique_text = pa.array(np.asarray(pd.Index(uniques).astype(str), dtype=object), type=pa.string())
+        unique_text = pa.array(np.asarray(pd.Index(uniques).astype(str), dtype=object), type=pa.large_string())
         text = unique_text.take(pa.array(codes, mask=codes < 0))
-    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    empty = pc.equal(text, "")
+    return pc.if_else(empty, pa.scalar(None, pa.large_string()), text) if pc.any(empty).as_py() else text
+
+
+def _column(table: pa.Table, name: str) -> pa.Array:
+    """Column ``name`` of ``table`` as one array (a prepared chunk has one chunk per column)."""
+    column = table.column(name)
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
+def _codes(column: pa.DictionaryArray) -> np.ndarray:
+    """Each row's code into ``column.dictionary``; ``len(dictionary)`` where the value is missing."""
+    return pc.fill_null(column.indices, len(column.dictionary)).to_numpy()
 
 
 def _keys(spec: FieldSpec, values: pa.Array) -> np.ndarray:

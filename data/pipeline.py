@@ -2,17 +2,19 @@
 
 ``LoadOptions`` are the options of every raw-file loader (the registry reads its fields, so a
 new pipeline option is one edit here). ``load_source(source, options)`` reads the cache, or,
-in two streaming passes over ``source.read()``,
+in one streaming pass over ``source.read()`` and one over the chunks it kept,
 
 1. drops or reports bad rows (the source's own ``Problem``s, missing or non-0/1 labels,
    unparsable numbers): with ``on_bad_rows="error"`` the first one raises a ``DataError``
    naming file, line and problem; with ``"skip"`` they are counted and listed in
    ``info["dropped"]``;
-2. assigns each record to train / val / test (``data.splits``) and fits the ``Encoder`` on
-   the training rows only;
-3. encodes every split into global indices (and values, when a field keeps its number as a
-   value: ``info["numeric"]`` then holds per such column the fitted statistics, the missing
-   rate and the clipped share per split) and writes the result, the fitted encoder and the
+2. assigns each record to train / val / test (``data.splits``), reduces each chunk to what
+   the ``Encoder`` needs (``Encoder.prepare``: per field its distinct values and a code per
+   row, or its numbers), counts the training rows and keeps the prepared chunk on disk (Arrow
+   IPC in the folder being written), so the raw text is read and parsed once;
+3. fits the encoder on the training counts, encodes every kept chunk into global indices
+   (and values, when a field keeps its number as a value: ``info["numeric"]`` then holds per
+   such column the fitted statistics, the missing rate and the clipped share per split) and writes the result, the fitted encoder and the
    audit to the cache (``data.cache``), from where the next load reads it back.
 """
 
@@ -29,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.feather
 
 from .cache import changed_files, file_checksum, is_complete, processed_dir, read_processed, write_processed
 from .encoding import MISSING, OOV, Encoder
@@ -203,13 +207,20 @@ class _Audit:
 
 
 def _encode(folder: Path, source: Source, options: LoadOptions, checksums: dict, paths: dict) -> None:
-    """Two streaming passes: count and fit on train, then encode chunk by chunk into ``folder``."""
+    """One pass over the raw file: check, split, ``prepare`` each chunk, count its training rows and
+    keep it in ``folder/pass1``; then fit, and encode the kept chunks into ``folder``."""
     encoder = Encoder(source.fields, min_count=options.min_count, num_bins=options.num_bins,
                       hash_buckets=options.hash_buckets)
     audit = _Audit()
+    kept = folder / "pass1"
+    kept.mkdir()
+    parts = 0
     for part in _clean(source, options):
         audit.add(part)
-        encoder.partial_fit(part.frame[part.split == 0])
+        prepared = encoder.prepare(part.frame)
+        encoder.fit_prepared(prepared, part.split == 0)
+        _keep(kept / f"{parts}.arrow", prepared, part)
+        parts += 1
     audit.check(source)
     encoder.finish_fit()
     schema = Schema(encoder.fields())
@@ -219,20 +230,22 @@ def _encode(folder: Path, source: Source, options: LoadOptions, checksums: dict,
     oov = np.zeros((3, schema.num_fields), np.int64)
     missing = np.zeros((3, schema.num_fields), np.int64)
     clipped = np.zeros((3, schema.num_fields), np.int64)
-    for part in _clean(source, options):
-        local, values, clips = encoder.encode(part.frame)
+    for k in range(parts):
+        prepared, labels, split, prob = _kept(kept / f"{k}.arrow")
+        local, values, clips = encoder.encode_prepared(prepared)
+        member = np.stack([split == s for s in range(3)]).astype(np.float32)  # [3, n]: rows per split
+        oov += _count(member, local == OOV)
+        missing += _count(member, local == MISSING)
+        if clips is not None:
+            clipped += _count(member, clips)
+        local += offsets
         for s in range(3):
-            rows = part.split == s
-            if not writer.fits(s, int(rows.sum())):
-                raise _changed_while_reading(source)
-            writer.append(s, local[rows] + offsets, part.labels[rows], None if part.prob is None else part.prob[rows],
+            rows = split == s
+            writer.append(s, local[rows], labels[rows], None if prob is None else prob[rows],
                           None if values is None else values[rows])
-            oov[s] += (local[rows] == OOV).sum(0)
-            missing[s] += (local[rows] == MISSING).sum(0)
-            if clips is not None:
-                clipped[s] += clips[rows].sum(0)
-    if not writer.complete():
-        raise _changed_while_reading(source)
+        (kept / f"{k}.arrow").unlink()
+    kept.rmdir()
+    writer.flush()
     names = list(schema.names)
     categorical = [i for i, f in enumerate(schema.fields) if f.kind != "numeric"]
     fractions = "/".join(f"{f:g}" for f in options.split)
@@ -264,7 +277,25 @@ def _encode(folder: Path, source: Source, options: LoadOptions, checksums: dict,
     (folder / "dataset.json").write_text(json.dumps(meta, indent=1))
 
 
-def _changed_while_reading(source: Source) -> DataError:
-    files = ", ".join(str(p) for p in source.files.values())
-    return DataError(f"{source.dataset}: {files} changed while being read (the two passes differ); "
-                     "load again")
+def _count(member: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    """Per split and field, how many rows have the flag: ``member [3, n] @ flags [n, F]``
+    (float32 sums of 0/1 are exact below 2**24 rows per chunk)."""
+    return np.rint(member @ flags.astype(np.float32)).astype(np.int64)
+
+
+_LABEL, _SPLIT, _PROB = "\0label", "\0split", "\0prob"
+
+
+def _keep(path: Path, prepared: pa.Table, part: _Part) -> None:
+    """Write a prepared chunk with its labels, splits and true probabilities (uncompressed Arrow IPC)."""
+    table = prepared.append_column(_LABEL, pa.array(part.labels)).append_column(_SPLIT, pa.array(part.split))
+    if part.prob is not None:
+        table = table.append_column(_PROB, pa.array(part.prob))
+    pa.feather.write_feather(table, path, compression="uncompressed", chunksize=max(1, table.num_rows))
+
+
+def _kept(path: Path) -> tuple[pa.Table, np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(prepared, labels, splits, prob or None)`` of a chunk written by ``_keep``, memory-mapped."""
+    table = pa.feather.read_table(path, memory_map=True)
+    prob = table.column(_PROB).to_numpy() if _PROB in table.column_names else None
+    return table, table.column(_LABEL).to_numpy(), table.column(_SPLIT).to_numpy(), prob

@@ -96,9 +96,6 @@ class SplitWriter:
         self.values = ([open_memmap(folder / f"{s}_values.npy", "w+", np.float32, (n, num_fields))
                         for s, n in sizes.items()] if with_values else None)
 
-    def fits(self, split: int, n: int) -> bool:
-        return self.filled[split] + n <= self.rows[split]
-
     def append(self, split: int, x: np.ndarray, y: np.ndarray, prob: np.ndarray | None,
                values: np.ndarray | None = None) -> None:
         start, stop = self.filled[split], self.filled[split] + len(y)
@@ -110,11 +107,11 @@ class SplitWriter:
             self.values[split][start:stop] = values
         self.filled[split] = stop
 
-    def complete(self) -> bool:
-        """Flush every array; whether every split got exactly its rows."""
+    def flush(self) -> None:
+        """Write every array to its file (each split must have got exactly its rows)."""
+        assert (self.filled == self.rows).all(), "the second pass wrote other row counts than the first counted"
         for array in self.x + self.y + (self.prob or []) + (self.values or []):
             array.flush()
-        return bool((self.filled == self.rows).all())
 
 
 def read_split(folder: Path, name: str, storage: str) -> Split:

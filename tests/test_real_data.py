@@ -19,7 +19,7 @@ import torch
 import data
 from data.encoding import MISSING, OOV, Encoder, FieldSpec
 from data.raw import DataError
-from data.sources import movielens, text
+from data.sources import criteo, movielens, text
 from data.splits import assign_splits
 
 REAL_CACHE = Path(os.environ.get("CTRBENCH_CACHE") or Path.home() / ".cache" / "ctrbench")
@@ -249,6 +249,34 @@ def test_criteo_reads_in_blocks(tmp_path, monkeypatch):
     assert same(whole, data.load("criteo", path=str(path), min_count=2))
     sample = data.load("criteo", path=str(path), min_count=2, rows=120)
     assert sum(sample.info["rows"].values()) == 120
+
+
+def test_fast_and_careful_text_paths_read_the_same_records_and_line_numbers(tmp_path, monkeypatch):
+    lines = ["\t".join(r) for r in criteo_rows()]
+    lines.insert(150, "")  # line 151 is blank: the block holding it takes the careful path
+    path = tmp_path / "train.txt"
+    path.write_text("\n".join(lines))  # and the last line has no line end
+    monkeypatch.setattr(text, "BLOCK_BYTES", 4000)
+    fast_blocks = []
+    real_fast = text._fast
+
+    def counted(*args, **kwargs):
+        result = real_fast(*args, **kwargs)
+        fast_blocks.append(result is not None)
+        return result
+
+    def read():
+        chunks = text.read_blocks(path, columns=criteo.COLUMNS, sep="\t", header=False,
+                                  numbers=tuple(criteo.INTEGER_COLUMNS))
+        return pd.concat([c.frame for c in chunks])
+
+    monkeypatch.setattr(text, "_fast", counted)
+    fast = read()
+    assert any(fast_blocks) and not all(fast_blocks)
+    monkeypatch.setattr(text, "_fast", lambda *args, **kwargs: None)
+    careful = read()
+    pd.testing.assert_frame_equal(fast, careful)
+    assert fast.index.tolist() == [*range(1, 151), *range(152, 302)]
 
 
 def test_every_raw_file_loader_takes_the_one_options_type_and_rows_keeps_the_first_records(tmp_path):

@@ -33,7 +33,8 @@ def criteo(options: NumericOptions) -> Dataset:
     file = resolve_file(options.path, "CTRBENCH_CRITEO", "criteo")
     source = Source(
         "criteo", {file.name: file}, fields, "label",
-        lambda: read_blocks(file, columns=COLUMNS, sep="\t", header=False, rows=options.rows),
+        lambda: read_blocks(file, columns=COLUMNS, sep="\t", header=False, rows=options.rows,
+                            numbers=tuple(INTEGER_COLUMNS)),
         f"Criteo Kaggle text format ({file})", "first column (1 = click)", truth_beside(file),
     )
     return load_source(source, options)

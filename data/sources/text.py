@@ -1,21 +1,28 @@
 """Delimited text read in blocks of whole records, every row tagged with its line number.
 
-Record boundaries, line numbers and the number of columns of every record are found with
-numpy on the raw bytes of a block (quote-aware when ``quoted``), so a record with too many
-or too few columns is reported by its 1-based line number before pyarrow parses the rest of
-the block into string columns. Blank lines are ignored. Memory is bounded by the block
-size, whatever the length of the file.
+A block of whole lines with no quote character and no ``rows`` cut inside it (the usual
+case) is handed whole to polars' multi-threaded CSV reader (about twice as fast as arrow's on
+numbers here); when every line holds the expected separators and polars returns one record per
+line (no blank line was skipped), its records are its lines, numbered from the block's first.
+Any other block, and one that polars refuses, takes the careful path: record boundaries, line
+numbers and the number of columns of every record are found with numpy on the raw bytes
+(quote-aware when ``quoted``), so a bad record is reported by its 1-based line number before
+pyarrow parses the rest. Blank lines are ignored. Text columns come back as pandas' arrow
+strings without a copy (``large_string``). Memory is bounded by the block size, whatever the
+length of the file.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
@@ -62,11 +69,25 @@ def read_blocks(
             f.readline()
             line = 2
         while left is None or left > 0:
-            data = f.read(BLOCK_BYTES)
-            buffer = pending + data
-            block = _scan(buffer, ord(sep), quote, final=not data)
+            buffer = bytearray(len(pending) + BLOCK_BYTES)  # read into place: no copy of the block
+            buffer[: len(pending)] = pending
+            got = f.readinto(memoryview(buffer)[len(pending):])
+            del buffer[len(pending) + got:]
+            fast = _fast(buffer, final=not got, columns=columns, sep=sep, quoted=quoted, encoding=encoding,
+                         left=left, numbers=numbers)
+            if fast is not None:
+                frame, records, consumed = fast
+                frame.index = pd.RangeIndex(line, line + records, name="line")
+                yield Chunk(frame, path, "line", [], header_lines=int(header))
+                line += records
+                left = None if left is None else left - records
+                pending = buffer[consumed:]
+                if not got:
+                    return
+                continue
+            block = _scan(buffer, ord(sep), quote, final=not got)
             if block is None:
-                if not data:
+                if not got:
                     return
                 pending = buffer
                 continue
@@ -95,8 +116,32 @@ def read_blocks(
             yield Chunk(frame, path, "line", problems, header_lines=int(header))
             line += block.newlines
             pending = buffer[block.consumed:]
-            if not data:
+            if not got:
                 return
+
+
+def _fast(buffer: bytearray, *, final: bool, columns, sep, quoted, encoding, left, numbers):
+    """``(frame, records, bytes consumed)`` of the whole lines of ``buffer`` read by polars in
+    one call, or None where the careful path must read them (see the module)."""
+    end = len(buffer) if final else buffer.rfind(b"\n") + 1
+    if not end or encoding.lower().replace("-", "") not in ("utf8", "ascii"):
+        return None
+    if quoted and buffer.find(b'"', 0, end) >= 0:
+        return None
+    data = np.frombuffer(buffer, dtype=np.uint8, count=end)
+    records = int(np.count_nonzero(data == _NEWLINE)) + (buffer[end - 1] != _NEWLINE)
+    if (left is not None and records > left) or np.count_nonzero(data == ord(sep)) != records * (len(columns) - 1):
+        return None  # a record with too few separators (polars fails on one with too many)
+    schema = {c: pl.Float64 if c in numbers else pl.String for c in columns}
+    try:
+        frame = pl.read_csv(io.BytesIO(memoryview(buffer)[:end]), has_header=False, new_columns=columns,
+                            separator=sep, quote_char=None, schema_overrides=schema, infer_schema=False,
+                            empty_string_is_null=False)
+    except (pl.exceptions.PolarsError, UnicodeDecodeError):
+        return None
+    if frame.height != records:  # a blank line was skipped: the line numbers would shift
+        return None
+    return frame.to_arrow(compat_level=pl.CompatLevel.oldest()).to_pandas(), records, end
 
 
 @dataclass
@@ -129,7 +174,7 @@ class _Block:
         return data[np.repeat(keep, lengths)].tobytes()
 
 
-def _scan(buffer: bytes, sep: int, quote: int | None, final: bool) -> _Block | None:
+def _scan(buffer: bytearray, sep: int, quote: int | None, final: bool) -> _Block | None:
     """Complete records of ``buffer``; at the end of the file the unterminated tail is one more."""
     data = np.frombuffer(buffer, dtype=np.uint8)
     newline = data == _NEWLINE
@@ -159,7 +204,7 @@ def _scan(buffer: bytes, sep: int, quote: int | None, final: bool) -> _Block | N
 def _parse(raw, columns, sep, quoted, encoding, path, lines, numbers=()) -> pd.DataFrame:
     if encoding.lower().replace("-", "") not in ("utf8", "ascii"):
         raw = bytes(raw).decode(encoding).encode("utf-8")
-    types = dict.fromkeys(columns, pa.string())
+    types = dict.fromkeys(columns, pa.large_string())
     try:
         if numbers:
             try:
