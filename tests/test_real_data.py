@@ -244,6 +244,7 @@ def test_criteo_reads_in_blocks(tmp_path, monkeypatch):
     whole = data.load("criteo", path=str(path), min_count=2)
     assert whole.schema.num_fields == 39 and sum(whole.info["rows"].values()) == 300
     assert whole.info["missing"]["I1"] > 0 and whole.info["missing"]["C1"] > 0
+    assert "pass1" not in {p.name for p in Path(whole.info["cache_dir"]).iterdir()}  # the kept chunks are gone
     monkeypatch.setenv("CTRBENCH_CACHE", str(tmp_path / "other-cache"))
     monkeypatch.setattr(text, "BLOCK_BYTES", 4000)
     assert same(whole, data.load("criteo", path=str(path), min_count=2))
