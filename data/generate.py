@@ -31,8 +31,11 @@ seed and row count.
 from __future__ import annotations
 
 import argparse
+import itertools
+import os
 import sys
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,21 +158,24 @@ def generate_table(rows: int, columns: int, out: Path, seed: int = 0) -> None:
 
 def _write(out: Path, rows: int, draw, sep: str, header: str | None) -> None:
     """Write the tables ``draw(start)`` of every chunk to ``out`` and their probabilities to
-    ``out.prob.npy``, both atomically, drawing the next chunk while writing this one."""
+    ``out.prob.npy``, both atomically, in order; as many chunks as there are cores are drawn
+    ahead in threads (numpy and arrow release the GIL) while this one is written."""
     out = Path(out)
+    workers = os.cpu_count() or 1
 
     def write_file(staged: Path) -> None:
         def write_prob(staged_prob: Path) -> None:
             prob = open_memmap(staged_prob, mode="w+", dtype=np.float32, shape=(rows,))
             options = pacsv.WriteOptions(include_header=False, delimiter=sep, quoting_style="none")
-            with pa.OSFile(str(staged), "wb") as sink, ThreadPoolExecutor(1) as pool:
+            starts = iter(range(0, rows, CHUNK_ROWS))
+            with pa.OSFile(str(staged), "wb") as sink, ThreadPoolExecutor(workers) as pool:
                 if header:
                     sink.write(header.encode())
-                ahead = pool.submit(draw, 0)
-                for start in range(0, rows, CHUNK_ROWS):
-                    table, p = ahead.result()
-                    if start + CHUNK_ROWS < rows:
-                        ahead = pool.submit(draw, start + CHUNK_ROWS)
+                ahead = deque((start, pool.submit(draw, start)) for start in itertools.islice(starts, workers))
+                while ahead:
+                    start, drawn = ahead.popleft()
+                    table, p = drawn.result()
+                    ahead.extend((s, pool.submit(draw, s)) for s in itertools.islice(starts, 1))
                     pacsv.write_csv(table, sink, options)
                     prob[start : start + len(p)] = p
             prob.flush()

@@ -5,6 +5,7 @@ import pytest
 
 import data
 from benchmarks.engine.metrics import evaluate
+from data import generate as generate_module
 from data.generate import generate, main
 
 
@@ -20,6 +21,17 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):
     assert (tmp_path / "a.txt").read_bytes() == (tmp_path / "b.txt").read_bytes()
     assert (tmp_path / "a.txt").read_bytes() != (tmp_path / "c.txt").read_bytes()
     assert np.array_equal(np.load(tmp_path / "a.txt.prob.npy"), np.load(tmp_path / "b.txt.prob.npy"))
+
+
+def test_chunks_drawn_in_parallel_are_written_in_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(generate_module, "CHUNK_ROWS", 700)  # 3000 rows: 5 chunks
+    files = {}
+    for workers in (1, 4):
+        monkeypatch.setattr(generate_module.os, "cpu_count", lambda workers=workers: workers)
+        files[workers] = tmp_path / f"w{workers}.txt"
+        generate("criteo", 3000, files[workers], seed=5)
+    assert files[1].read_bytes() == files[4].read_bytes() and len(files[1].read_text().splitlines()) == 3000
+    assert np.array_equal(np.load(f"{files[1]}.prob.npy"), np.load(f"{files[4]}.prob.npy"))
 
 
 @pytest.mark.parametrize(("name", "rate", "columns", "sep"), [("criteo", 0.26, 40, "\t"), ("avazu", 0.17, 24, ",")])
