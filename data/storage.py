@@ -5,8 +5,7 @@ Each split is ``<split>_x.npy`` (global indices ``[N, F]``, int32, or int64 when
 2**31 or more features), ``<split>_y.npy`` (labels ``[N]``, float32 0/1) and, when the source
 knows it, ``<split>_prob.npy`` (the true click probability ``[N]``, float32) and, when the
 schema has numeric fields, ``<split>_values.npy`` (the value of every field ``[N, F]``, float32;
-see ``data.schema.Features``). ``.npy`` via
-``numpy.lib.format.open_memmap`` was chosen over Arrow IPC and Parquet because a fixed-width
+see ``data.schema.Features``). ``.npy`` was chosen over Arrow IPC and Parquet because a fixed-width
 row-major array is what training reads: row ``i`` is at a computable byte offset, so a block of
 rows is one contiguous read with no decoding, and numpy maps it without any extra dependency.
 
@@ -27,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from numpy.lib.format import open_memmap, read_array_header_1_0, read_array_header_2_0, read_magic
+from numpy.lib import format as npy_format
+from numpy.lib.format import read_array_header_1_0, read_array_header_2_0, read_magic
 
 from .schema import Features, Split
 from .splits import SPLITS
@@ -81,37 +81,56 @@ def _header(path: Path) -> tuple[int, np.dtype, tuple[int, ...]]:
 
 
 class SplitWriter:
-    """Writes the three splits of known sizes into ``folder``, appending rows chunk by chunk."""
+    """Writes the three splits of known sizes into ``folder``, appending rows chunk by chunk.
+
+    Each array is a ``.npy`` file whose header (the final shape) is written first and whose rows are
+    then appended with plain file writes, not through a memory map: pages written through a map stay
+    in the writer's resident set until they are flushed and dropped, so a map grows the process with
+    the rows; written pages go to the page cache, which the kernel evicts as it needs.
+    """
 
     def __init__(self, folder: Path, rows, num_fields: int, num_features: int, with_prob: bool,
                  with_values: bool = False):
         self.rows = np.asarray(rows, np.int64)
         self.filled = np.zeros(3, np.int64)
-        sizes = dict(zip(SPLITS, (int(n) for n in self.rows), strict=True))
-        self.x = [open_memmap(folder / f"{s}_x.npy", "w+", index_dtype(num_features), (n, num_fields))
-                  for s, n in sizes.items()]
-        self.y = [open_memmap(folder / f"{s}_y.npy", "w+", np.float32, (n,)) for s, n in sizes.items()]
-        self.prob = ([open_memmap(folder / f"{s}_prob.npy", "w+", np.float32, (n,)) for s, n in sizes.items()]
-                     if with_prob else None)
-        self.values = ([open_memmap(folder / f"{s}_values.npy", "w+", np.float32, (n, num_fields))
-                        for s, n in sizes.items()] if with_values else None)
+        parts = {"x": (index_dtype(num_features), (num_fields,)), "y": (np.dtype(np.float32), ())}
+        if with_prob:
+            parts["prob"] = (np.dtype(np.float32), ())
+        if with_values:
+            parts["values"] = (np.dtype(np.float32), (num_fields,))
+        self.files = [{part: _NpyAppender(folder / f"{split}_{part}.npy", dtype, (int(n), *width))
+                       for part, (dtype, width) in parts.items()}
+                      for split, n in zip(SPLITS, self.rows, strict=True)]
 
     def append(self, split: int, x: np.ndarray, y: np.ndarray, prob: np.ndarray | None,
                values: np.ndarray | None = None) -> None:
-        start, stop = self.filled[split], self.filled[split] + len(y)
-        self.x[split][start:stop] = x
-        self.y[split][start:stop] = y
-        if self.prob is not None:
-            self.prob[split][start:stop] = prob
-        if self.values is not None:
-            self.values[split][start:stop] = values
-        self.filled[split] = stop
+        arrays = {"x": x, "y": y, "prob": prob, "values": values}
+        for part, file in self.files[split].items():
+            file.append(arrays[part])
+        self.filled[split] += len(y)
 
     def flush(self) -> None:
-        """Write every array to its file (each split must have got exactly its rows)."""
+        """Close every file (each split must have got exactly its rows)."""
         assert (self.filled == self.rows).all(), "the second pass wrote other row counts than the first counted"
-        for array in self.x + self.y + (self.prob or []) + (self.values or []):
-            array.flush()
+        for files in self.files:
+            for file in files.values():
+                file.close()
+
+
+class _NpyAppender:
+    """A ``.npy`` file of a known shape filled by appending rows in order."""
+
+    def __init__(self, path: Path, dtype: np.dtype, shape: tuple[int, ...]):
+        self.dtype = dtype
+        self.file = open(path, "wb")  # noqa: SIM115 -- closed by close(), after the last chunk
+        header = {"descr": npy_format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
+        npy_format.write_array_header_2_0(self.file, header)
+
+    def append(self, rows: np.ndarray) -> None:
+        self.file.write(np.ascontiguousarray(rows, dtype=self.dtype).data)
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def read_split(folder: Path, name: str, storage: str) -> Split:

@@ -106,16 +106,16 @@ def test_truncated_last_line_names_the_line(tmp_path, criteo_file):
 
 
 def test_a_full_disk_or_unwritable_cache_leaves_no_partial_cache(criteo_file, tmp_cache, monkeypatch, tmp_path):
-    real = storage.open_memmap
+    real = storage._NpyAppender.append
     calls = []
 
-    def fills_up(*args, **kwargs):
-        calls.append(args)
+    def fills_up(self, rows):
+        calls.append(rows)
         if len(calls) == 4:
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real(*args, **kwargs)
+        return real(self, rows)
 
-    monkeypatch.setattr(storage, "open_memmap", fills_up)
+    monkeypatch.setattr(storage._NpyAppender, "append", fills_up)
     with pytest.raises(DataError, match=f"cannot write the cache folder {tmp_cache / 'processed'}: No space left"):
         data.load("criteo", path=str(criteo_file), min_count=2)
     assert list((tmp_cache / "processed").iterdir()) == []
