@@ -50,6 +50,18 @@ def test_memory_targets_are_not_judged_below_45m_rows(tmp_path):
     assert ": met" not in text.split("mmap training speed")[0]
 
 
+def test_figures_measured_again_name_their_commit(tmp_path):
+    first = record(5_000_000, 5.0, 1.0, 1.2, 9_500, 10_000)
+    again = {**first, "encode_mmap": {**first["encode_mmap"], "seconds": 2.5},
+             "remeasured": {"environment": {**first["environment"], "git_commit": "def"}, "figures": ["encode_mmap"]}}
+    (tmp_path / "5000000.json").write_text(json.dumps(again))
+    render(tmp_path, tmp_path / "out")
+    text = (tmp_path / "out" / "scale.md").read_text()
+    assert ("commit abc (the generate, encode and cached-load columns of 5,000,000 rows measured again at commit "
+            "def: `--redo-encode`)") in text
+    assert "encode speed: best 2,000,000 rows/s" in text
+
+
 def test_unknown_size_is_refused(capsys):
     with pytest.raises(SystemExit):
         main(["--sizes", "1M,huge"])

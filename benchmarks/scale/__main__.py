@@ -1,6 +1,8 @@
-"""``python -m benchmarks.scale [--sizes 1M,5M,20M,45M] [--work DIR] [--out results]``.
+"""``python -m benchmarks.scale [--sizes 1M,5M,20M,45M] [--work DIR] [--out results] [--redo-encode]``.
 
-For each size not yet measured: generate the Criteo-format file, run each step in a fresh
+For each size not yet measured (with ``--redo-encode``, also for those measured: only the encode and
+the cached load again, the record keeping its training figures and saying which were re-measured when,
+under ``remeasured``): generate the Criteo-format file, run each step in a fresh
 worker process (encode into an empty cache, cached load, one training epoch from the memory
 map, and in memory when the arrays fit in half the available memory), write
 ``<work>/<rows>.json`` atomically, and delete the file and its cache unless ``--keep``.
@@ -28,8 +30,9 @@ SIZES = {"1M": 1_000_000, "5M": 5_000_000, "20M": 20_000_000, "45M": 45_000_000}
 IN_MEMORY_BYTES_PER_ROW = 39 * 8 * 2  # int64 indices, plus the shuffled copy of an epoch
 
 
-def measure(rows: int, work: Path, keep: bool, say) -> dict:
-    """Every figure of one size (see the module docstring)."""
+def measure(rows: int, work: Path, keep: bool, say, redo: dict | None = None) -> dict:
+    """Every figure of one size (see the module docstring); with ``redo`` (an earlier record of this
+    size), only the encode and the cached load, kept in ``redo`` beside its other figures."""
     file = work / f"criteo-{rows}.txt"
     cache = work / f"cache-{rows}"
     shutil.rmtree(cache, ignore_errors=True)
@@ -42,9 +45,11 @@ def measure(rows: int, work: Path, keep: bool, say) -> dict:
         record["generate_seconds"] = time.perf_counter() - started
     record["file_bytes"] = file.stat().st_size
     env = {**os.environ, "CTRBENCH_CACHE": str(cache)}
-    steps = [("encode", "mmap"), ("load", "mmap"), ("train", "mmap")]
-    if rows * IN_MEMORY_BYTES_PER_ROW < _available_memory() / 2:
-        steps.append(("train", "memory"))
+    steps = [("encode", "mmap"), ("load", "mmap")]
+    if redo is None:
+        steps.append(("train", "mmap"))
+        if rows * IN_MEMORY_BYTES_PER_ROW < _available_memory() / 2:
+            steps.append(("train", "memory"))
     for step, storage in steps:
         say(f"{rows:,} rows: {step} ({storage})")
         done = subprocess.run([sys.executable, "-m", "benchmarks.scale.worker", step, "--file", str(file),
@@ -57,7 +62,11 @@ def measure(rows: int, work: Path, keep: bool, say) -> dict:
         shutil.rmtree(cache, ignore_errors=True)
         file.unlink()
         Path(str(file) + ".prob.npy").unlink()
-    return record
+    if redo is None:
+        return record
+    again = [k for k in ("generate_seconds", "encode_mmap", "load_mmap", "cache_bytes") if k in record]
+    remeasured = {k: record[k] for k in ("load_average_before", "load_average_after", "environment")}
+    return {**redo, **{k: record[k] for k in again}, "remeasured": {**remeasured, "figures": again}}
 
 
 def _available_memory() -> int:
@@ -75,6 +84,9 @@ def main(argv=None) -> int:
                         "(default: <cache>/scale)")
     parser.add_argument("--out", type=Path, default=Path("results"), help="where scale.md and scale.png go")
     parser.add_argument("--keep", action="store_true", help="keep the generated files and caches")
+    parser.add_argument("--redo-encode", action="store_true",
+                        help="for sizes measured already, measure the encode and the cached load again (after a "
+                             "change of the data layer), keeping their training figures")
     args = parser.parse_args(argv)
     unknown = [s for s in args.sizes.split(",") if s not in SIZES and not s.isdigit()]
     if unknown:
@@ -84,10 +96,11 @@ def main(argv=None) -> int:
     for size in args.sizes.split(","):
         rows = SIZES.get(size) or int(size)
         path = work / f"{rows}.json"
-        if path.exists():
+        earlier = json.loads(path.read_text()) if path.exists() else None
+        if earlier and not args.redo_encode:
             print(f"{size}: measured already ({path})", flush=True)
             continue
-        record = measure(rows, work, args.keep, lambda text: print(text, flush=True))
+        record = measure(rows, work, args.keep, lambda text: print(text, flush=True), redo=earlier)
         write_atomically(path, lambda staged, record=record: staged.write_text(json.dumps(record, indent=1)))
     render(work, args.out)
     print(f"wrote {args.out / 'scale.md'} and {args.out / 'scale.png'}")

@@ -63,7 +63,7 @@ def markdown(records: list[dict]) -> str:
         "Each step runs in its own process; peak RSS is that process's `ru_maxrss`. Training: one epoch "
         "of the study's DCN-V2 (parallel, 3 layers), batch 4096, from the memory map and, where the arrays "
         f"fit, in memory. Machine: {env['cpu']}, {env['threads']} threads, torch {env['torch']}, "
-        f"commit {env['git_commit']}.",
+        f"{_commits(records)}.",
         "",
         tabulate(rows, headers, tablefmt="github", disable_numparse=True),
         "",
@@ -74,6 +74,18 @@ def markdown(records: list[dict]) -> str:
         "![memory and time against rows](scale.png)",
         "",
     ])
+
+
+def _commits(records: list[dict]) -> str:
+    """The commit(s) whose code measured the figures, and which were measured again later."""
+    trained = sorted({r["environment"]["git_commit"] for r in records})
+    again = sorted({r["remeasured"]["environment"]["git_commit"] for r in records if "remeasured" in r})
+    text = f"commit {', '.join(trained)}"
+    if again:
+        sizes = ", ".join(f"{r['rows']:,}" for r in records if "remeasured" in r)
+        text += (f" (the generate, encode and cached-load columns of {sizes} rows measured again at commit "
+                 f"{', '.join(again)}: `--redo-encode`)")
+    return text
 
 
 def targets(records: list[dict]) -> list[str]:
