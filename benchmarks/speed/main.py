@@ -9,7 +9,9 @@ machine drift hits everyone alike: training samples/s through ``fit`` and throug
 over the same model, the peers' samples/s (the same bare loop, and their own ``fit`` where they
 have one) and validation AUC after the same epochs, forward latency at batch 1 and 4096, peak
 training memory (in a fresh process each), FLOPs per sample and the fraction of the measured
-matrix-multiply roofline reached. A last section measures the speed levers of ``fit``.
+matrix-multiply roofline reached. Then one factor at a time of ours on DCN-V2 (what makes the first epochs
+slower: ``benchmarks.speed.factors``) and profiles of the training steps behind the unmet targets. A last
+section measures the speed levers of ``fit``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from ..engine.environment import cpu_has_bf16, environment
 from . import peers as peer_registry
 from .cases import ARCH, CASES, QUICK, Settings
 from .levers import bf16_parity, measure_levers
-from .measure import built, execute, flops_per_sample, implementations, matmul_rate, measure_case, measure_quality
+from .factors import FACTOR_CASE, PROFILED
+from .measure import (built, execute, flops_per_sample, implementations, matmul_rate, measure_case, measure_factors,
+                      measure_profiles, measure_quality)
 from .render import write
 from .workers import Worker, probe, run_probe
 
@@ -61,6 +65,10 @@ def run(s: Settings, cases: list[str], log=print) -> dict:
                 entry["memory"] = {impl.name: run_probe(case, i, s.threads) for i, impl in enumerate(impls)}
                 entry["allocator"] = {mode: run_probe(case, 0, s.threads, mode) for mode in ("default", "retain")}
             report["cases"][case] = entry
+        if FACTOR_CASE in cases:
+            peers = report["cases"][FACTOR_CASE]["quality"]["histories"]
+            report["factors"] = measure_factors(FACTOR_CASE, worker, peers, log)
+        report["profiles"] = measure_profiles([c for c in PROFILED if c in cases], worker)
     finally:
         worker.close()
     report["roofline_gflops"]["fp32"] = max(report["roofline_gflops"]["fp32"], matmul_rate(torch.float32))

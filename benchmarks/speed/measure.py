@@ -23,6 +23,7 @@ from ..engine.step import train_step
 from ..engine.timing import median_ms, timings_ms
 from . import peers as peer_registry
 from .cases import ARCH, CASES, Settings
+from .factors import FACTORS, factor_rows, initialise_embeddings, profile_table
 from .quality import best_auc, time_to_quality
 
 ONNX_RUNTIME = "onnxruntime"
@@ -72,9 +73,9 @@ def roofline_fraction(flops_per_row: float, rows_per_second: float, peak_gflops:
 
 def bare_loop(
     model, x, y, *, epochs: int, batch_size: int, seed: int, probabilities: bool = False, fused_adam: bool = True,
-    after_epoch: Callable[[float], bool] | None = None,
+    after_epoch: Callable[[float], bool] | None = None, lr: float = 1e-3,
 ) -> float:
-    """Training seconds of ``epochs`` of plain minibatch Adam (lr 1e-3) on ``(x, y)``.
+    """Training seconds of ``epochs`` of plain minibatch Adam (``lr``, default 1e-3) on ``(x, y)``.
 
     Batches are slices of a per-epoch permutation, as in ``fit``. ``fused_adam``: fit's Adam
     (one fused kernel); otherwise ``torch.optim.Adam``'s default, as a plain loop uses it.
@@ -84,7 +85,7 @@ def bare_loop(
     """
     torch.manual_seed(seed)
     shuffle = torch.Generator().manual_seed(seed)
-    optimizer = make_optimizer(model, lr=1e-3, fused=fused_adam)
+    optimizer = make_optimizer(model, lr=lr, fused=fused_adam)
     seconds = 0.0
     for _ in range(epochs):
         model.train()
@@ -99,9 +100,11 @@ def bare_loop(
     return seconds
 
 
-def quality_history(model, impl: Impl, dataset: Dataset, s: Settings, fused_adam: bool) -> list[dict]:
-    """Bare-loop training until validation AUC has not improved for ``s.quality_patience`` epochs (at most
-    ``s.quality_epochs``): ``[{"seconds": training seconds so far, "val_auc": ...}]`` per epoch."""
+def quality_history(model, impl: Impl, dataset: Dataset, s: Settings, fused_adam: bool, lr: float = 1e-3,
+                    batch_size: int | None = None) -> list[dict]:
+    """Bare-loop training (``lr``, ``batch_size``: default ``s.batch_size``) until validation AUC has not
+    improved for ``s.quality_patience`` epochs (at most ``s.quality_epochs``): ``[{"seconds": training
+    seconds so far, "val_auc": ...}]`` per epoch."""
     history: list[dict] = []
     val_x = impl.encode(dataset.val.x)
 
@@ -111,8 +114,9 @@ def quality_history(model, impl: Impl, dataset: Dataset, s: Settings, fused_adam
         best = max(range(len(history)), key=lambda i: history[i]["val_auc"])
         return len(history) - 1 - best >= s.quality_patience
 
-    bare_loop(model, impl.encode(dataset.train.x), dataset.train.y, epochs=s.quality_epochs, batch_size=s.batch_size,
-              seed=s.seed, probabilities=impl.probabilities, fused_adam=fused_adam, after_epoch=after_epoch)
+    bare_loop(model, impl.encode(dataset.train.x), dataset.train.y, epochs=s.quality_epochs,
+              batch_size=batch_size or s.batch_size, seed=s.seed, probabilities=impl.probabilities,
+              fused_adam=fused_adam, after_epoch=after_epoch, lr=lr)
     return history
 
 
@@ -150,6 +154,18 @@ def implementations(case: str, schema: Schema, available: dict[str, str | None])
     return [ours, *theirs]
 
 
+def factor_history(case: str, factor: dict, dataset: Dataset, s: Settings) -> list[dict]:
+    """:func:`quality_history` of ours for ``case`` with one factor changed (see ``benchmarks.speed.factors``)."""
+    spec = CASES[case]
+    torch.manual_seed(s.seed)
+    model = models.build(spec.model, dataset.schema, **{**spec.hparams, **factor.get("hparams", {})})
+    if "embedding_init" in factor:
+        initialise_embeddings(model, factor["embedding_init"])
+    ours = Impl("ours", None, lambda: model, lambda x: x, False)
+    return quality_history(model, ours, dataset, s, fused_adam=True, lr=factor.get("lr", 1e-3),
+                           batch_size=factor.get("batch_size"))
+
+
 def built(impl: Impl, seed: int) -> torch.nn.Module:
     torch.manual_seed(seed)
     return impl.make()
@@ -160,11 +176,19 @@ def execute(task: dict, dataset: Dataset, s: Settings, available: dict[str, str 
 
     ``{"kind": "train", "case", "impl", "how": "fit" | "bare" | "own", "levers": bool}``: train for
     ``s.epochs`` and score the validation split; ``{"kind": "quality", "case", "impl", "levers": bool}``:
-    the per-epoch history of :func:`quality_history`; ``{"kind": "latency", "case", "impl", "batch"}``:
+    the per-epoch history of :func:`quality_history`; ``{"kind": "factor", "case", "factor"}``: that history
+    of ours with one factor of ``benchmarks.speed.factors.FACTORS`` changed; ``{"kind": "profile", "case",
+    "impl"}``: the top operators of its training step; ``{"kind": "latency", "case", "impl", "batch"}``:
     median forward ms (or the error the implementation raised).
     """
+    if task["kind"] == "factor":
+        return {"history": factor_history(task["case"], FACTORS[task["factor"]], dataset, s)}
     impl = implementations(task["case"], dataset.schema, available)[task["impl"]]
     model = built(impl, s.seed)
+    if task["kind"] == "profile":
+        x, y = impl.encode(dataset.train.x[: s.batch_size]), dataset.train.y[: s.batch_size]
+        optimizer = make_optimizer(model, lr=1e-3, fused=True)
+        return {"operators": profile_table(lambda: train_step(model, optimizer, x, y, probabilities=impl.probabilities))}
     if task["kind"] == "latency":
         batch = impl.encode(random_batch(dataset.schema, task["batch"]))
         call = forward_call(model.eval(), batch) if task.get("runtime") != ONNX_RUNTIME else \
@@ -216,6 +240,21 @@ def measure_quality(case: str, impls: list[Impl], local: Callable[[dict], dict],
             f"in {len(histories[impl.name])} epoch(s)")
     comparisons = {impl.name: time_to_quality(histories["ours"], histories[impl.name]) for impl in impls[1:]}
     return {"histories": histories, "versus": comparisons}
+
+
+def measure_factors(case: str, worker: Callable[[dict], dict], peer_histories: dict[str, list[dict]], log) -> dict:
+    """The factor table of ``case`` (``benchmarks.speed.factors``): each variant's history, trained in the worker."""
+    histories = {}
+    for factor in FACTORS:
+        histories[factor] = worker({"kind": "factor", "case": case, "factor": factor})["history"]
+        log(f"  {case:10s} factor {factor:60s} epoch 1 {histories[factor][0]['val_auc']:.4f}, "
+            f"best {best_auc(histories[factor]):.4f}")
+    return {"case": case, "histories": histories, **factor_rows(histories, peer_histories)}
+
+
+def measure_profiles(cases: list[str], worker: Callable[[dict], dict]) -> dict:
+    """Top operators of our training step for each of ``cases``."""
+    return {case: worker({"kind": "profile", "case": case, "impl": 0})["operators"] for case in cases}
 
 
 def measure_case(case: str, impls: list[Impl], local: Callable[[dict], dict], worker: Callable[[dict], dict],
