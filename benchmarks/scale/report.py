@@ -88,6 +88,23 @@ def _commits(records: list[dict]) -> str:
     return text
 
 
+# Why a target is not met, as far as it is known; shown after a target only when it is not met.
+WHY_NOT = {
+    "encode_mmap": "the rows are streamed (the chunk in flight and the encoded rows written by file appends); what "
+                   "grows is the counting of the distinct training values of the fields with millions of values, "
+                   "held until the vocabulary is cut at min_count",
+    "train_mmap": "the model and the shuffle buffer have a fixed size, yet the resident set rises during the epoch; "
+                  "the cause is not yet found (fit's malloc setting that keeps freed memory is the first suspect)",
+    "encode": "the encode keeps both cores busy (polars parses on both, the fields are counted and encoded on both): "
+              "it is bound by this machine's 2 cores",
+    "generate": "the rows are drawn on both cores, but pyarrow's CSV writer writes on one",
+}
+
+
+def _not_met(verdict: str, why: str) -> str:
+    return f"{verdict} ({WHY_NOT[why]})" if verdict == "NOT met" else verdict
+
+
 def targets(records: list[dict]) -> list[str]:
     largest = records[-1]
     lines = []
@@ -96,7 +113,7 @@ def targets(records: list[dict]) -> list[str]:
         if largest["rows"] < TARGET_ROWS:
             verdict = f"not measured at {TARGET_ROWS:,} rows (largest run: {largest['rows']:,})"
         else:
-            verdict = "met" if rss <= TARGET_RSS_BYTES else "NOT met"
+            verdict = _not_met("met" if rss <= TARGET_RSS_BYTES else "NOT met", step)
         lines.append(f"- peak RSS of `{step}` at {largest['rows']:,} rows: {rss / GB:.2f} GB, target <= 3 GB at "
                      f"{TARGET_ROWS:,} rows: {verdict}")
     five = next((r for r in records if r["rows"] == 5_000_000), None)
@@ -108,12 +125,12 @@ def targets(records: list[dict]) -> list[str]:
         lines.append("- mmap training speed at 5M rows: not measured (no 5M line with an in-memory run)")
     best = max(r["rows"] / r["encode_mmap"]["seconds"] for r in records)
     lines.append(f"- encode speed: best {best:,.0f} rows/s, target >= {TARGET_ENCODE_ROWS_PER_SECOND:,}: "
-                 f"{'met' if best >= TARGET_ENCODE_ROWS_PER_SECOND else 'NOT met'}")
+                 + _not_met("met" if best >= TARGET_ENCODE_ROWS_PER_SECOND else "NOT met", "encode"))
     generated = [r["rows"] / r["generate_seconds"] for r in records if "generate_seconds" in r]
     if generated:
         lines.append(f"- generator speed (`python -m data.generate criteo`, process start included): best "
                      f"{max(generated):,.0f} rows/s, target >= {TARGET_GENERATE_ROWS_PER_SECOND:,}: "
-                     f"{'met' if max(generated) >= TARGET_GENERATE_ROWS_PER_SECOND else 'NOT met'}")
+                     + _not_met("met" if max(generated) >= TARGET_GENERATE_ROWS_PER_SECOND else "NOT met", "generate"))
     return lines
 
 
