@@ -130,7 +130,7 @@ class Encoder:
             return [(spec.name, prepared), *extra]
 
         columns = [c for pairs in _POOL.map(field, self.specs) for c in pairs]
-        return pa.table(dict(columns)) if columns else pa.table({})
+        return pa.table(dict(columns))
 
     def partial_fit(self, frame: pd.DataFrame) -> None:
         """Count the values of training rows ``frame`` (call once per chunk)."""
