@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -100,7 +101,13 @@ def test_metrics_match_sklearn():
     y = torch.tensor([0, 1, 1, 0, 1.0])
     p = torch.tensor([0.2, 0.7, 0.4, 0.5, 0.9])
     m = evaluate(y, p)
-    assert m["auc"] == roc_auc_score(y, p) and m["logloss"] == pytest.approx(log_loss(y, p))
+    assert m["auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-12) and m["logloss"] == pytest.approx(log_loss(y, p))
+    rng = np.random.default_rng(0)  # ties (scores rounded to 2 decimals) and probabilities of exactly 0 and 1
+    y = (rng.random(5000) < 0.3).astype(np.float32)
+    p = np.round(np.clip(rng.normal(0.3 + 0.2 * y, 0.3), 0, 1), 2).astype(np.float32)
+    m = evaluate(torch.from_numpy(y), torch.from_numpy(p))
+    assert m["auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    assert m["logloss"] == pytest.approx(log_loss(y, np.clip(p.astype(float), 1e-7, 1 - 1e-7)), rel=1e-12)
 
 
 def test_train_step_is_bce_then_one_adam_step(small):
