@@ -67,6 +67,8 @@ def test_cin_equals_loop_over_maps_fields_and_layers():
              [h] for h in range(w.shape[0])], dim=1)  # [B, H_k, d]
         pooled.append(x.sum(2))
     assert_close(cin(e), torch.cat(pooled, 1))
+    # the hand-written backward of the outer products (both of its inputs depend on e) against finite differences
+    torch.autograd.gradcheck(cin.double(), (e.double().requires_grad_(),))
     assert cin.out_dim == 7
     assert count(cin) == sum(h * h_prev * F for h, h_prev in zip(sizes, (F, *sizes[:-1]), strict=True))
 
