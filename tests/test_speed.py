@@ -95,7 +95,7 @@ def test_report_renders_from_hand_made_numbers():
     text = _cells(render.render(report))
     ffm_row = "| FFM | 300k | 300k | 320k | 0.94 | pytorch-fm Model, bare loop | 100k | **3.00x** | 2.00x | 0.7000 |"
     assert ffm_row in text
-    assert "| FFM: ours >= 3x pytorch-fm | 3.00 | met | pytorch-fm Model: bare loop | 2.00 |" in text
+    assert "| FFM: ours >= 3x pytorch-fm in samples/s | 3.00 | met | pytorch-fm Model: bare loop | 2.00 |" in text
     assert "| DCN-V2: fit (evaluations included) >= 0.9x our bare loop | 0.80 | **not met** |" in text
     assert "| DCN-V2: fit (evaluations excluded) >= 0.9x our bare loop | 0.80 | **not met** |" in text
     assert "| DCN-V2: training >= 60% of the fp32 roofline | 0.15 | **not met** |" in text  # 3e5 x 1e5 / 200e9
@@ -112,7 +112,9 @@ def test_report_renders_from_hand_made_numbers():
     assert "| DCN-V2 | 0.7100, 0.7200 | 0.7105, 0.7195 | 100k | 150k | 1.50 | 22% | 6% |" in text  # 3e5 x 150e3
     assert "| FFM | 2.000 -> 1.500 | 9.00 -> 2.00 |" in text
     targets = {t["target"]: t for t in render.check_targets(report)}
-    assert targets["FFM: ours >= 1x the fastest peer"]["against"] == "pytorch-fm Model: bare loop"
+    assert targets["FFM: ours >= 1x the fastest peer in samples/s"]["against"] == "pytorch-fm Model: bare loop"
+    assert targets["FFM: ours >= 1.5x the fastest peer in samples/s"]["met"]  # 300k / 100k
+    assert targets["DCN-V2, 3 layers: ours >= 1.5x the fastest peer in samples/s"]["met"] is False  # 100k / 90k
 
 
 def test_factor_table_times_each_variant_to_the_best_peer_auc():
@@ -166,9 +168,29 @@ def test_profiles_are_shown_only_for_families_with_an_unmet_target():
     report["cases"]["ffm"]["training"]["ours: bare loop"]["samples_per_s"] = 300e3  # every FFM target met
     operator = {"operator": "aten::mm", "self_ms_per_step": 1.25, "share": 0.5, "calls_per_step": 12}
     report["profiles"] = {"dcn_v2": [operator], "ffm": [operator]}
+    report["cases"]["ffm"]["quality"] = {"versus": {"pytorch-fm Model": _versus(2.0, 4.0)}}
     text = _cells(render.render(report))
     assert "### Profile: DCN-V2, one training step of ours" in text and "| aten::mm | 1.250 | 50% | 12 |" in text
     assert "### Profile: FFM" not in text
+
+
+def _versus(ours_seconds, peer_seconds):
+    return {"target_auc": 0.74, "ours_seconds": ours_seconds, "ours_epoch": 2, "ours_best_auc": 0.745,
+            "peer_seconds": peer_seconds, "peer_epoch": 3, "peer_best_auc": 0.74, "speedup": peer_seconds / ours_seconds}
+
+
+def test_time_to_quality_is_a_target_per_peer_and_a_slower_one_brings_the_profile():
+    report = _report({"ffm": _entry("FFM", 300e3, 320e3, 100e3)}, {})
+    operator = {"operator": "aten::bmm", "self_ms_per_step": 0.5, "share": 0.25, "calls_per_step": 3}
+    report["profiles"] = {"ffm": [operator]}
+    report["cases"]["ffm"]["quality"] = {"versus": {"pytorch-fm Model": _versus(2.0, 5.0)}}
+    text = _cells(render.render(report))
+    assert "| FFM: time to quality >= 1x pytorch-fm Model | 2.50 | met |" in text
+    assert "### Profile: FFM" not in text  # every target met
+    report["cases"]["ffm"]["quality"]["versus"]["pytorch-fm Model"] = _versus(4.0, 3.0)
+    text = _cells(render.render(report))
+    assert "| FFM: time to quality >= 1x pytorch-fm Model | 0.75 | **not met** |" in text
+    assert "### Profile: FFM, one training step of ours" in text
 
 
 def test_report_says_when_no_peer_is_installed(tiny):
@@ -180,7 +202,7 @@ def test_report_says_when_no_peer_is_installed(tiny):
     entry["training"] = {k: v for k, v in entry["training"].items() if k.startswith("ours")}
     report = _report({"fm": entry}, {lib: None for lib in peers.LIBRARIES})
     text = _cells(render.render(report))
-    assert "| FM: ours >= 1x the fastest peer | - | not measured | not installed |" in text
+    assert "| FM: ours >= 1x the fastest peer in samples/s | - | not measured | not installed |" in text
     assert "| FM | 1,000k | 1,000k | 1,000k | 1.00 | - | - | - |" in text
 
 

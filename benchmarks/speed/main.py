@@ -30,7 +30,7 @@ from ..engine.environment import cpu_has_bf16, environment
 from . import peers as peer_registry
 from .cases import ARCH, CASES, QUICK, Settings
 from .levers import bf16_parity, measure_levers
-from .factors import FACTOR_CASE, PROFILED
+from .factors import FACTOR_CASE
 from .measure import (built, execute, flops_per_sample, implementations, matmul_rate, measure_case, measure_factors,
                       measure_profiles, measure_quality)
 from .render import write
@@ -68,7 +68,7 @@ def run(s: Settings, cases: list[str], log=print) -> dict:
         if FACTOR_CASE in cases:
             peers = report["cases"][FACTOR_CASE]["quality"]["histories"]
             report["factors"] = measure_factors(FACTOR_CASE, worker, peers, log)
-        report["profiles"] = measure_profiles([c for c in PROFILED if c in cases], worker)
+        report["profiles"] = measure_profiles(cases, worker)
     finally:
         worker.close()
     report["roofline_gflops"]["fp32"] = max(report["roofline_gflops"]["fp32"], matmul_rate(torch.float32))

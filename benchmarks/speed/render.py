@@ -10,7 +10,7 @@ from tabulate import tabulate
 from data.atomic import write_text_atomically
 
 from . import peers as peer_registry
-from .cases import FIT_VS_BARE, ROOFLINE_TARGETS, TARGETS
+from .cases import FIT_VS_BARE, QUALITY_VS_PEER, ROOFLINE_TARGETS, TARGETS
 from .measure import ONNX_RUNTIME_IMPL, roofline_fraction
 
 AS_SHIPPED = ("bare loop", "own fit")
@@ -48,6 +48,10 @@ def check_targets(report: dict) -> list[dict]:
         rows.append({"target": t.describe(), "ratio": ratio, "met": None if ratio is None else ratio >= t.ratio,
                      "against": peer[0] if peer else "not installed", "case": entry["label"],
                      "ratio_vs_our_levers": ours(entry) / levered[1] if levered else None})
+    for entry in report["cases"].values():
+        for peer, q in entry.get("quality", {}).get("versus", {}).items():
+            rows.append({"target": f"{entry['label']}: time to quality >= {QUALITY_VS_PEER:g}x {peer}",
+                         "ratio": q["speedup"], "met": q["speedup"] >= QUALITY_VS_PEER, "against": f"{peer}: bare loop", "case": entry["label"]})
     for entry in report["cases"].values():
         bare = entry["training"]["ours: bare loop"]["samples_per_s"]
         fit_runs = {"evaluations included": ours(entry),
