@@ -53,7 +53,7 @@ EXPECTED_PARAMETERS = {
     "dcn_v1": EMBEDDING + 6 * 2 * M + mlp(M, (128, 64, 32)) + (M + 32) + 1,
     "gdcn": EMBEDDING + 2 * (2 * M * M + M) + mlp(M, (128, 64, 32)) + (M + 32) + 1,
     "xdeepfm": FIRST_ORDER + EMBEDDING + (16 * F * F + 16 * 16 * F) + (32 + 1) + TOWER,
-    "autoint": EMBEDDING + 4 * D * 32 + 4 * 32 * 32 + (F * 32 + 1) + TOWER,
+    "autoint": EMBEDDING + 4 * D * 32 + (F * 32 + 1) + TOWER,
     "fibinet": FIRST_ORDER + EMBEDDING + 2 * F * (F // 3) + P * D * D + mlp(2 * P * D, (128, 64, 32)) + 33,
     "finalmlp": EMBEDDING + 2 * gate() + mlp(M, (128, 128, 128)) + mlp(M, (256,)) + (128 + 256 + 128 * 256 // 8 + 1),
     "masknet": EMBEDDING + 2 * D + mask_block(M, M, 64) + 2 * mask_block(M, 64, 64) + mlp(64, (128, 64, 32)) + 33,
