@@ -299,7 +299,8 @@ class Encoder:
                 else:
                     encoder.vocab[f["name"]] = arrays[f"vocab_{i}"]
                     values = vocabulary.column(f"values_{i}").chunk(0).flatten()
-                    encoder._values[f["name"]] = values.cast(pa.large_string()) if f["kind"] == "categorical" else values
+                    categorical = f["kind"] == "categorical"
+                    encoder._values[f["name"]] = values.cast(pa.large_string()) if categorical else values
         return encoder
 
     def _transform_field(self, spec: FieldSpec, column: pa.Array) -> np.ndarray:

@@ -14,8 +14,8 @@ in one streaming pass over ``source.read()`` and one over the chunks it kept,
    IPC in the folder being written), so the raw text is read and parsed once;
 3. fits the encoder on the training counts, encodes every kept chunk into global indices
    (and values, when a field keeps its number as a value: ``info["numeric"]`` then holds per
-   such column the fitted statistics, the missing rate and the clipped share per split) and writes the result, the fitted encoder and the
-   audit to the cache (``data.cache``), from where the next load reads it back.
+   such column the fitted statistics, the missing rate and the clipped share per split) and writes
+   the result, the fitted encoder and the audit to the cache (``data.cache``), from where the next load reads it back.
 """
 
 from __future__ import annotations

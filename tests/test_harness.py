@@ -5,13 +5,19 @@ from dataclasses import replace
 import pytest
 import torch
 
-import data
-
 import benchmarks.harness.sweep as sweep
+import data
 from benchmarks.engine.metrics import evaluate
 from benchmarks.harness.config import ConfigError, load_config, parse_config
-from benchmarks.harness.records import (REQUIRED, load_records, read_record, record_key, record_path, weights_path,
-                                        write_record)
+from benchmarks.harness.records import (
+    REQUIRED,
+    load_records,
+    read_record,
+    record_key,
+    record_path,
+    weights_path,
+    write_record,
+)
 from benchmarks.harness.sweep import run_experiment
 from benchmarks.reports.common import select_runs, summarize
 from benchmarks.reports.leaderboard import render

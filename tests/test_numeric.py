@@ -141,7 +141,8 @@ def test_lr_sklearn_copies_the_best_c_of_scikit_learn(numeric, small, dataset):
 
 def test_lr_sklearn_records_fits_stopped_by_max_iter_in_one_warning(numeric):
     model = models.build("lr_sklearn", numeric.schema, c_grid=(1e4,), max_iter=2)
-    with pytest.warns(UserWarning, match=r"lr_sklearn: lbfgs stopped at max_iter=2 .* C=10000.0; raise max_iter") as seen:
+    warning = r"lr_sklearn: lbfgs stopped at max_iter=2 .* C=10000.0; raise max_iter"
+    with pytest.warns(UserWarning, match=warning) as seen:
         report = model.fit_by_solver(numeric.train, numeric.val)
     assert report["not_converged_C"] == [1e4] and len(seen) == 1  # scikit-learn's own multi-line warning is not shown
     assert models.build("lr_sklearn", numeric.schema, c_grid=(0.1,)).fit_by_solver(

@@ -176,7 +176,8 @@ def test_profiles_are_shown_only_for_families_with_an_unmet_target():
 
 def _versus(ours_seconds, peer_seconds):
     return {"target_auc": 0.74, "ours_seconds": ours_seconds, "ours_epoch": 2, "ours_best_auc": 0.745,
-            "peer_seconds": peer_seconds, "peer_epoch": 3, "peer_best_auc": 0.74, "speedup": peer_seconds / ours_seconds}
+            "peer_seconds": peer_seconds, "peer_epoch": 3, "peer_best_auc": 0.74,
+            "speedup": peer_seconds / ours_seconds}
 
 
 def test_time_to_quality_is_a_target_per_peer_and_a_slower_one_brings_the_profile():

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 import models
-
 from benchmarks.harness.cli import build_experiment, main, parse_args
 from benchmarks.harness.config import ConfigError, load_config, parse_config
 from benchmarks.harness.predictions import MAX_ROWS, predictions_path, read_predictions, write_predictions

@@ -3,7 +3,8 @@
 Two sections of one data set whose loader options differ only in ``numeric_as``, one with ``"bins"``
 (quantile bins, an index each) and one keeping some column as a value (``"value"``, or a per-column
 mapping such as ``{"age": "value"}``: one index carrying the normalised number), hold the same rows
-in the same splits, so every family is compared with itself on the same test rows: the difference of mean test AUCs (values minus bins) with an interval from
+in the same splits, so every family is compared with itself on the same test rows: the difference
+of mean test AUCs (values minus bins) with an interval from
 :func:`benchmarks.reports.stats.compare_mean_aucs` (both sides' seed noise and the paired test-set
 noise).
 """
@@ -69,7 +70,8 @@ def values_sections(sections: dict[str, dict[str, list[dict]]], out_dir: Path) -
         name = next(r for rs in sections[with_values].values() for r in rs)["dataset"]["name"]
         lines += [f"## {name}: numbers as values vs as bins", "",
                   f"Same rows, same splits; `{OPTION}={_how(sections[with_values])}` (section `{with_values}`) "
-                  f"against `{OPTION}={_how(sections[with_bins])}` (section `{with_bins}`). Difference: values minus bins, mean test AUC over "
+                  f"against `{OPTION}={_how(sections[with_bins])}` (section `{with_bins}`). "
+                  "Difference: values minus bins, mean test AUC over "
                   "the seeds, its 95% interval and two-sided p from the paired test on the same test rows "
                   "(seed and test-set noise of both sides).", "",
                   tabulate(body, headers=["model", "values: test AUC [95% CI]", "bins: test AUC [95% CI]",

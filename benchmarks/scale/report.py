@@ -51,7 +51,8 @@ def markdown(records: list[dict]) -> str:
             f"{mmap['val_auc']:.4f}", f"{mmap['oracle_val_auc']:.4f}",
             " / ".join(f"{a:.1f}" for a in r["load_average_before"][:1] + r["load_average_after"][:1]),
         ])
-    headers = ["rows", "generate rows/s", "file GB", "encode s", "encode rows/s", "encode peak RSS GB", "cache GB", "cached load s",
+    headers = ["rows", "generate rows/s", "file GB", "encode s", "encode rows/s", "encode peak RSS GB", "cache GB",
+               "cached load s",
                "train (mmap) peak RSS GB", "mmap samples/s", "memory samples/s", "memory peak RSS GB",
                "val AUC (mmap)", "oracle val AUC", "load avg before / after"]
     env = records[-1]["environment"]

@@ -29,10 +29,19 @@ import data
 from ..engine.environment import cpu_has_bf16, environment
 from . import peers as peer_registry
 from .cases import ARCH, CASES, QUICK, Settings
-from .levers import bf16_parity, measure_levers
 from .factors import FACTOR_CASE
-from .measure import (built, execute, flops_per_sample, implementations, matmul_rate, measure_case, measure_factors,
-                      measure_profiles, measure_quality)
+from .levers import bf16_parity, measure_levers
+from .measure import (
+    built,
+    execute,
+    flops_per_sample,
+    implementations,
+    matmul_rate,
+    measure_case,
+    measure_factors,
+    measure_profiles,
+    measure_quality,
+)
 from .render import write
 from .workers import Worker, probe, run_probe
 

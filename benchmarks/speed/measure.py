@@ -188,7 +188,11 @@ def execute(task: dict, dataset: Dataset, s: Settings, available: dict[str, str 
     if task["kind"] == "profile":
         x, y = impl.encode(dataset.train.x[: s.batch_size]), dataset.train.y[: s.batch_size]
         optimizer = make_optimizer(model, lr=1e-3, fused=True)
-        return {"operators": profile_table(lambda: train_step(model, optimizer, x, y, probabilities=impl.probabilities))}
+
+        def step():
+            return train_step(model, optimizer, x, y, probabilities=impl.probabilities)
+
+        return {"operators": profile_table(step)}
     if task["kind"] == "latency":
         batch = impl.encode(random_batch(dataset.schema, task["batch"]))
         call = forward_call(model.eval(), batch) if task.get("runtime") != ONNX_RUNTIME else \

@@ -51,7 +51,8 @@ def check_targets(report: dict) -> list[dict]:
     for entry in report["cases"].values():
         for peer, q in entry.get("quality", {}).get("versus", {}).items():
             rows.append({"target": f"{entry['label']}: time to quality >= {QUALITY_VS_PEER:g}x {peer}",
-                         "ratio": q["speedup"], "met": q["speedup"] >= QUALITY_VS_PEER, "against": f"{peer}: bare loop", "case": entry["label"]})
+                         "ratio": q["speedup"], "met": q["speedup"] >= QUALITY_VS_PEER,
+                         "against": f"{peer}: bare loop", "case": entry["label"]})
     for entry in report["cases"].values():
         bare = entry["training"]["ours: bare loop"]["samples_per_s"]
         fit_runs = {"evaluations included": ours(entry),
