@@ -61,9 +61,11 @@ class _Outer(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        x, y = ctx.saved_tensors
-        grad_x = torch.bmm(grad, y.unsqueeze(2)).squeeze(2) if ctx.needs_input_grad[0] else None
-        grad_y = torch.bmm(x.unsqueeze(1), grad).squeeze(1) if ctx.needs_input_grad[1] else None
+        x, y = ctx.saved_tensors  # under bf16 autocast x may be bf16 and y fp32: multiply in the gradient's type
+        grad_x = torch.bmm(grad, y.to(grad.dtype).unsqueeze(2)).squeeze(2).to(x.dtype) if ctx.needs_input_grad[0] \
+            else None
+        grad_y = torch.bmm(x.to(grad.dtype).unsqueeze(1), grad).squeeze(1).to(y.dtype) if ctx.needs_input_grad[1] \
+            else None
         return grad_x, grad_y
 
 
