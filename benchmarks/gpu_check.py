@@ -62,11 +62,11 @@ def _rank(rank: int, world_size: int, device: str, store: str, spec: dict, resul
         torch.cuda.set_device(rank)
     dist.init_process_group("nccl" if device == "cuda" else "gloo", init_method=f"file://{store}", rank=rank,
                             world_size=world_size)
-    out = train(from_environment(device), spec)
+    placement = from_environment(device)
+    out = train(placement, spec)
     if rank == 0:
         torch.save(out, result)
-    dist.barrier()  # tear gloo down only when every rank is done: a rank leaving first can abort its peer
-    dist.destroy_process_group()
+    placement.leave()
 
 
 def run_ranks(device: str, world_size: int, spec: dict = EQUIVALENCE) -> dict:

@@ -72,7 +72,10 @@ def _sweep_with_failing_rank(rank: int, world_size: int, tmp: Path) -> None:
 
     sweep.models.build = failing_build
     experiment = load_config().retarget("synthetic", {"rows": 3_000}).select(["fm"])
-    sweep.run_experiment(experiment, tmp / "out", threads=1, placement=placement)
+    try:
+        sweep.run_experiment(experiment, tmp / "out", threads=1, placement=placement)
+    finally:
+        placement.leave(finished=False)
 
 
 def test_a_failing_rank_ends_the_job_naming_it_and_writes_no_record(tmp_path):

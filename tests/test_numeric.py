@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import torch.distributed as dist
 import torch.multiprocessing as mp
 from numeric_data import SCHEMA, planted_numeric
 from sklearn.linear_model import LogisticRegression
@@ -72,9 +73,11 @@ def _train(placement):
 
 
 def _rank(rank, world_size, store, out):
-    result = _train(_join(rank, world_size, store))
+    placement = _join(rank, world_size, store)
+    result = _train(placement)
+    placement.leave()
     if rank == 0:
-        torch.save(result, out)
+        torch.save(result | {"left": not dist.is_initialized()}, out)
 
 
 def test_two_gloo_ranks_with_values_train_as_one_process(tmp_path):
@@ -83,6 +86,7 @@ def test_two_gloo_ranks_with_values_train_as_one_process(tmp_path):
     torch.set_num_threads(1)
     one = _train(Placement())
     torch.set_num_threads(2)
+    assert two["left"], "the rank kept its process group: a rank leaving first can abort a peer still inside gloo"
     assert len(two["history"]) == len(one["history"]) > 2
     for name, value in one["state"].items():
         torch.testing.assert_close(two["state"][name], value, rtol=1e-4, atol=1e-5, msg=name)

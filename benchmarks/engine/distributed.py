@@ -137,6 +137,17 @@ class Placement:
         dist.all_reduce(values)
         return values / self.world_size
 
+    def leave(self, finished: bool = True) -> None:
+        """End this rank's part in the job. ``finished``: every rank got here, so wait for them all first (a rank
+        that tears gloo down while a peer is still inside it can abort that peer: SIGABRT, "terminate called
+        without an active exception"); otherwise (an error) leave at once rather than wait on a rank that is gone.
+        One process: nothing to do."""
+        if not (self.distributed and dist.is_initialized()):
+            return
+        if finished:
+            dist.barrier()
+        dist.destroy_process_group()
+
     def decide(self, flag: bool) -> bool:
         """Rank 0's ``flag``, broadcast to every rank (one decision for the whole job)."""
         if not self.distributed:

@@ -247,6 +247,16 @@ def run(args, out: Path) -> int:
         placement = from_environment(args.device)
     except ValueError as e:
         raise ConfigError(f"--device: {e}") from e
+    finished = False
+    try:
+        code = run_placed(args, out, placement)
+        finished = True
+        return code
+    finally:
+        placement.leave(finished)
+
+
+def run_placed(args, out: Path, placement) -> int:
     quiet = args.quiet or placement.rank > 0  # rank 0 speaks for a data-parallel job
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     start = time.perf_counter()

@@ -84,9 +84,9 @@ def _rank(rank: int, world_size: int, store: str, case: dict, result_file: str) 
         out |= {"compute_ms": median_ms(compute, 1, case["repeats"]),
                 "allreduce_ms": median_ms(lambda: dist.all_reduce(flat), 1, case["repeats"]),
                 "sparse_allreduce_ms": median_ms(lambda: dist.all_reduce(sparse.clone()), 1, case["repeats"])}
-        dist.destroy_process_group()
     if rank == 0:
         Path(result_file).write_text(json.dumps(out))
+    placement.leave()
 
 
 def measure(case: dict) -> dict:
