@@ -83,7 +83,7 @@ class Settings:
     rows: int = 200_000  # the synthetic set's 80/10/10 split gives 160k training rows
     epochs: int = 1
     batch_size: int = 1024
-    rounds: int = 2
+    rounds: int = 3
     latency_repeats: int = 15
     threads: int = 2
     seed: int = 0
