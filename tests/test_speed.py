@@ -415,7 +415,7 @@ def test_a_task_timed_on_a_shared_cpu_is_timed_again_then_kept_and_marked():
     run, calls = _task_runner([True, False])
     lines = []
     result = measure.unshared(run, {"kind": "train"}, lines.append)
-    assert len(calls) == 2 and result["tries"] == 2 and not result["contention"]["shared"]
+    assert len(calls) == 2 and not result["contention"]["shared"]
     assert "others took 60% of the machine" in lines[0] and "timing it again" in lines[0]
     run, calls = _task_runner([True])
     result = measure.unshared(run, {"kind": "train"}, lines.append)

@@ -184,7 +184,7 @@ def execute(task: dict, dataset: Dataset, s: Settings, available: dict[str, str 
 
 def unshared(run: Callable[[dict], dict], task: dict, log) -> dict:
     """``run(task)``, run again (at most :data:`SHARED_RETRIES` times) while its figures were taken on a shared
-    CPU; the last result, with ``tries`` and ``contention["shared"]`` saying whether it still was."""
+    CPU; the last result, whose ``contention["shared"]`` says whether it still was."""
     for tries in range(1, SHARED_RETRIES + 2):
         result = run(task)
         during = result["contention"]
@@ -194,7 +194,7 @@ def unshared(run: Callable[[dict], dict], task: dict, log) -> dict:
         log(f"  CPU shared while timing {json.dumps(task)}: others took {others} of the machine, load "
             f"{during['load'][0]:.1f} -> {during['load'][1]:.1f}; "
             + ("timing it again" if tries <= SHARED_RETRIES else "kept and marked"))
-    return result | {"tries": tries}
+    return result
 
 
 def run_task(task: dict, dataset: Dataset, s: Settings, available: dict[str, str | None]) -> dict:
